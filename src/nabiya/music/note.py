@@ -1,0 +1,196 @@
+"""A note (a pitch or a rest, with a duration) and the tutorial's note codes.
+
+The tutorial writes 나비야 as codes like ``g8`` (G, eighth note) and ``e4`` (E, quarter
+note). nabiya keeps exactly that meaning and extends the grammar so that any melody can
+be written the same way::
+
+    code     := pitch length | "r" length
+    pitch    := letter accidental* octave*
+    letter   := "c" | "d" | "e" | "f" | "g" | "a" | "b"
+    accidental := "#" (sharp) | "b" (flat)          e.g. "f#4", "bb8" (B flat), "eb4"
+    octave   := "'" (one octave up) | "," (one down)  e.g. "c'4" is the C above middle C
+    length   := N "."*          N: the note value, 4 = quarter, 8 = eighth, 2 = half,
+                                1 = whole, 16 = sixteenth, 12 = triplet eighth, ...
+                                each "." dots the note (x 3/2, then x 7/4, ...)
+              | ":" P ["/" Q]   any duration, in quarter notes, e.g. "c:5/2" (a half
+                                note tied to an eighth)
+
+Unmarked letters lie in the octave of middle C (``c4`` is MIDI 60), as the tutorial's
+song does. A code's duration is ``4 / N`` quarter notes, so ``c4`` lasts one quarter
+note and ``c8`` half of one: the tutorial's codes keep exactly their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable
+
+from nabiya.errors import NabiyaError
+
+LETTER_SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+MIDDLE_C = 60
+# How a pitch class is spelled when nothing says otherwise (MIDI files carry no spelling).
+DEFAULT_SPELLINGS = ("c", "c#", "d", "eb", "e", "f", "f#", "g", "ab", "a", "bb", "b")
+
+_CODE = re.compile(
+    r"""^(?:(?P<rest>r)|(?P<letter>[a-g])(?P<accidentals>[#b]*)(?P<octaves>[',]*))
+        (?:(?P<value>\d+)(?P<dots>\.*)|:(?P<num>\d+)(?:/(?P<den>\d+))?)$""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Note:
+    """One note of a melody.
+
+    Attributes:
+        pitch: the MIDI note number (60 is middle C), or ``None`` for a rest.
+        duration: the length in quarter notes, as an exact fraction (``Fraction(1, 2)``
+            is an eighth note, ``Fraction(1, 3)`` a triplet eighth).
+        spelling: how to write the pitch class (``"c#"`` or ``"db"``), for display only;
+            two notes of the same pitch and duration are equal whatever their spelling.
+
+    Example:
+        >>> Note(67, Fraction(1, 2)).code
+        'g8'
+    """
+
+    pitch: int | None
+    duration: Fraction
+    spelling: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "duration", Fraction(self.duration))
+        if self.duration <= 0:
+            raise NabiyaError(f"a note's duration must be positive, not {self.duration}")
+        if self.pitch is not None and not 0 <= self.pitch <= 127:
+            raise NabiyaError(f"pitch {self.pitch} is outside MIDI's range 0..127")
+
+    @property
+    def is_rest(self) -> bool:
+        return self.pitch is None
+
+    @property
+    def code(self) -> str:
+        """The note code, e.g. ``'g8'``, ``"f#'4."``, ``'r2'``."""
+        return format_code(self)
+
+    @property
+    def token(self) -> tuple[int | None, Fraction]:
+        """What a model sees: the pitch and the duration, without the spelling."""
+        return (self.pitch, self.duration)
+
+    def __repr__(self) -> str:
+        return f"Note({self.code!r})"
+
+
+def parse_code(code: str, *, where: str = "") -> Note:
+    """Read one note code (see the module docstring for the grammar).
+
+    Args:
+        code: a note code such as ``'g8'``, ``'f#4.'``, ``"c'2"`` or ``'r8'``.
+        where: where the code came from, for the error message (``'note 7'``).
+
+    Raises:
+        NabiyaError: naming the code, where it came from, and what a code looks like.
+
+    Example:
+        >>> parse_code("e4")
+        Note('e4')
+    """
+    match = _CODE.match(code.strip().lower()) if isinstance(code, str) else None
+    if match is None:
+        place = f" ({where})" if where else ""
+        raise NabiyaError(
+            f"unknown note code {code!r}{place}: expected a letter a-g (or r for a rest), "
+            "optional #/b and '/, marks, then a length such as 4 (quarter) or 8 (eighth)"
+        )
+    if match["value"] is not None:
+        value = int(match["value"])
+        if value == 0:
+            raise NabiyaError(f"note code {code!r} has length 0{_at(where)}: use 1, 2, 4, 8, 16 …")
+        duration = Fraction(4, value)
+        dots = len(match["dots"])
+        duration *= 2 - Fraction(1, 2**dots)
+    else:
+        den = int(match["den"] or 1)
+        if den == 0 or int(match["num"]) == 0:
+            raise NabiyaError(f"note code {code!r} has a zero duration{_at(where)}")
+        duration = Fraction(int(match["num"]), den)
+    if match["rest"]:
+        return Note(None, duration)
+    letter, accidentals, octaves = match["letter"], match["accidentals"], match["octaves"]
+    pitch = (
+        MIDDLE_C
+        + LETTER_SEMITONES[letter]
+        + accidentals.count("#")
+        - accidentals.count("b")
+        + 12 * (octaves.count("'") - octaves.count(","))
+    )
+    if not 0 <= pitch <= 127:
+        raise NabiyaError(f"note code {code!r} is outside MIDI's pitch range{_at(where)}")
+    return Note(pitch, duration, spelling=letter + accidentals)
+
+
+def parse_codes(codes: str | Iterable[str], *, source: str = "") -> tuple[Note, ...]:
+    """Read a melody written as note codes: a list, or text separated by spaces or commas.
+
+    Text may hold comments after ``%`` (as in ABC) on any line.
+
+    Args:
+        codes: ``"g8 e8 e4 f8"`` or ``["g8", "e8", "e4", "f8"]``.
+        source: a file name, for error messages (``'tune.txt: line 3, note 5'``).
+
+    Returns:
+        The notes, in order.
+    """
+    if isinstance(codes, str):
+        items = []
+        for line_number, line in enumerate(codes.splitlines(), start=1):
+            line = line.split("%", 1)[0]
+            for item in re.split(r"[\s,]+", line):
+                if item:
+                    items.append((item, f"line {line_number}, "))
+    else:
+        items = [(item, "") for item in codes]
+    notes = []
+    for number, (item, line) in enumerate(items, start=1):
+        where = f"{source}: " if source else ""
+        notes.append(parse_code(item, where=f"{where}{line}note {number}"))
+    return tuple(notes)
+
+
+def format_code(note: Note) -> str:
+    """Write a note as its code: the inverse of :func:`parse_code`.
+
+    The spelling is kept where the note has one; otherwise sharps and flats are chosen
+    as on a piano keyboard's usual names (C#, Eb, F#, Ab, Bb).
+    """
+    length = _format_length(note.duration)
+    if note.pitch is None:
+        return "r" + length
+    spelling = note.spelling or DEFAULT_SPELLINGS[note.pitch % 12]
+    letter, accidentals = spelling[0], spelling[1:]
+    written = MIDDLE_C + LETTER_SEMITONES[letter] + accidentals.count("#") - accidentals.count("b")
+    shift, remainder = divmod(note.pitch - written, 12)
+    if remainder:  # a spelling that does not fit the pitch: fall back to the default
+        return format_code(Note(note.pitch, note.duration))
+    marks = "'" * shift if shift > 0 else "," * -shift
+    return f"{spelling}{marks}{length}"
+
+
+def _format_length(duration: Fraction) -> str:
+    for dots in range(3):
+        base = duration / (2 - Fraction(1, 2**dots))
+        value = Fraction(4) / base
+        if value.denominator == 1 and value.numerator <= 128:
+            return f"{value.numerator}{'.' * dots}"
+    if duration.denominator == 1:
+        return f":{duration.numerator}"
+    return f":{duration.numerator}/{duration.denominator}"
+
+
+def _at(where: str) -> str:
+    return f" ({where})" if where else ""
