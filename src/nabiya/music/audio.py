@@ -23,8 +23,8 @@ def render(song: Song, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
     Example:
         >>> from nabiya.music.songs import nabiya
-        >>> render(nabiya()).shape[0] / SAMPLE_RATE   # 27 quarter notes at 120 bpm
-        13.5
+        >>> round(render(nabiya()).shape[0] / SAMPLE_RATE, 1)   # 32 quarter notes at 120 bpm
+        16.0
     """
     pieces = []
     for note in song.notes:
