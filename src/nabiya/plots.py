@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 
@@ -13,6 +14,28 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def displayable(text: str) -> str:
+    """``text`` with the characters matplotlib's fonts cannot draw removed.
+
+    Titles like '나비야 (Butterfly)' need a Hangul font, which many machines lack; rather
+    than draw empty boxes (and warn), keep what can be drawn: 'Butterfly'.
+    """
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+        charmap = font.get_charmap()
+    except Exception:  # no usable font information: draw as is
+        return text
+    kept = "".join(ch for ch in text if ord(ch) in charmap or ch.isspace())
+    if kept == text:
+        return text
+    # '나비야 (Butterfly): loss' -> ' (Butterfly): loss' -> 'Butterfly: loss'
+    kept = re.sub(r"^\s*\((.*?)\)", r"\1", kept.replace("()", ""))
+    return " ".join(kept.split())
 
 
 def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Training loss", ax=None):
@@ -35,7 +58,7 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (cross-entropy)")
-    ax.set_title(title)
+    ax.set_title(displayable(title))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right")
     figure.tight_layout()

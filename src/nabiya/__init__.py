@@ -1,0 +1,56 @@
+"""nabiya: teach sequence models to play melodies, and hear, see and extend what they learned.
+
+The notebook API, in a few lines::
+
+    import nabiya
+    result = nabiya.run("stateful2")     # the tutorial's best model on 나비야
+    result.plot_loss()
+    result.play("full_song")
+    comparison = nabiya.compare()        # all four models, one table
+
+Heavy modules (JAX, music21, matplotlib) load on first use, so importing nabiya is quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it; resolved on first access.
+_EXPORTS = {
+    "run": "nabiya.experiment",
+    "compare": "nabiya.experiment",
+    "RunResult": "nabiya.experiment",
+    "Prediction": "nabiya.experiment",
+    "Comparison": "nabiya.experiment",
+    "preset": "nabiya.config",
+    "PRESETS": "nabiya.config",
+    "RunConfig": "nabiya.config",
+    "ModelConfig": "nabiya.config",
+    "TrainConfig": "nabiya.config",
+    "Note": "nabiya.music.note",
+    "Song": "nabiya.music.song",
+    "get_song": "nabiya.music.songs",
+    "song_names": "nabiya.music.songs",
+    "read_song": "nabiya.music.formats",
+    "write_song": "nabiya.music.formats",
+    "load_model": "nabiya.checkpoint",
+    "save_model": "nabiya.checkpoint",
+    "Vocabulary": "nabiya.encoding",
+    "NabiyaError": "nabiya.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nabiya' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

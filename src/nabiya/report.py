@@ -1,0 +1,157 @@
+"""Run folders: what a run leaves on disk for a person to read, hear and look at.
+
+A run folder holds:
+
+- ``summary.json``: preset, seed, epochs, accuracy, the one-step and full-song
+  predictions (notes, matches, first mismatch), the loss and accuracy histories,
+  training seconds, the vocabulary and the full config;
+- ``loss.png``: the loss curve;
+- ``song.*``, ``one_step.*``, ``full_song.*``: the original and both predictions (the
+  primer followed by the predicted notes) as MIDI and WAV, and where the format
+  writers are there, ABC, MusicXML and SVG sheet music;
+- ``one_step_roll.png``, ``full_song_roll.png``: piano rolls of each prediction against
+  the song, wrong notes marked.
+
+The folder is assembled under a temporary name beside it and renamed into place, so a
+failure never leaves a half-written run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nabiya.fileio import _umask, ensure_directory
+from nabiya.errors import NabiyaError
+
+if TYPE_CHECKING:
+    from nabiya.experiment import Comparison, RunResult
+
+SONGS = ("song", "one_step", "full_song")
+# Formats written for each song; the first two are what a person needs to listen.
+SONG_FORMATS = (".mid", ".wav", ".abc", ".musicxml", ".svg")
+
+
+def write_run(result: "RunResult", out: str | Path) -> Path:
+    """Write ``result``'s run folder at ``out`` (created if missing). Returns the folder."""
+    with staged_folder(out) as staging:
+        _write_run_files(result, staging)
+    return Path(out)
+
+
+def write_comparison(comparison: "Comparison", out: str | Path) -> Path:
+    """Write ``comparison.json``, ``loss.png`` with every preset's curve, and one run folder per preset."""
+    from nabiya.plots import plot_loss, save_figure
+
+    with staged_folder(out) as staging:
+        _write_json(staging / "comparison.json", {"presets": comparison.table()})
+        save_figure(comparison.plot_loss(), staging / "loss.png")
+        for result in comparison.results:
+            folder = staging / result.preset
+            folder.mkdir()
+            _write_run_files(result, folder)
+    return Path(out)
+
+
+def _write_run_files(result: "RunResult", folder: Path) -> None:
+    from nabiya.plots import save_figure
+
+    _write_json(folder / "summary.json", result.summary())
+    save_figure(result.plot_loss(), folder / "loss.png")
+    for name in SONGS:
+        song = result.prediction_song(name)
+        for suffix in SONG_FORMATS:
+            _write_song(song, folder / f"{name}{suffix}")
+    _write_piano_rolls(result, folder)
+
+
+def _write_song(song, path: Path) -> None:
+    if path.suffix == ".wav":
+        from nabiya.music.audio import write_wav
+
+        write_wav(song, path)
+        return
+    try:
+        from nabiya.music.formats import write_song
+    except ImportError:  # format writers not installed in this build
+        return
+    write_song(song, path)
+
+
+def _write_piano_rolls(result: "RunResult", folder: Path) -> None:
+    try:
+        from nabiya.plots import plot_piano_roll, save_figure
+    except ImportError:
+        return
+    for name in ("one_step", "full_song"):
+        prediction = result.prediction_song(name)
+        figure = plot_piano_roll(result.song, prediction, title=f"{result.preset}: {name.replace('_', '-')} prediction")
+        save_figure(figure, folder / f"{name}_roll.png")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class staged_folder:
+    """Build a folder under a temporary name beside ``out``, then move it into place.
+
+    If ``out`` does not exist or is empty, the staging folder is renamed to it; otherwise
+    each file is moved in with an atomic rename, replacing files of the same name.
+    On failure the staging folder is removed and ``out`` is untouched.
+    """
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+
+    def __enter__(self) -> Path:
+        parent = ensure_directory(self.out.parent if self.out.parent != Path("") else Path("."))
+        if self.out.exists() and not self.out.is_dir():
+            raise NabiyaError(f"cannot write run folder {str(self.out)!r}: a file of that name exists")
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=parent))
+        os.chmod(self.staging, 0o777 & ~_umask())  # mkdtemp makes folders private
+        return self.staging
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return
+        try:
+            if self.out.is_dir() and not any(self.out.iterdir()):
+                self.out.rmdir()
+            if not self.out.exists():
+                os.rename(self.staging, self.out)
+                return
+            for item in self.staging.iterdir():
+                target = self.out / item.name
+                if target.is_dir() and item.is_dir():
+                    shutil.rmtree(target)
+                os.replace(item, target)
+            shutil.rmtree(self.staging, ignore_errors=True)
+        except OSError as problem:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise NabiyaError(f"cannot write run folder {str(self.out)!r}: {problem.strerror or problem}") from None
+
+
+def html_summary(results: list["RunResult"]) -> str:
+    """A small HTML table of runs, for Jupyter."""
+    rows = []
+    for r in results:
+        rows.append(
+            "<tr>"
+            f"<td>{r.preset}</td><td>{r.accuracy:.0%}</td>"
+            f"<td>{r.one_step.matches}/{len(r.one_step.notes)}</td>"
+            f"<td>{r.full_song.matches}/{len(r.full_song.notes)}</td>"
+            f"<td>{r.full_song.describe_first_mismatch()}</td>"
+            f"<td>{r.epochs_to_perfect or '—'}</td><td>{r.train_seconds:.2f} s</td>"
+            "</tr>"
+        )
+    header = (
+        "<tr><th>preset</th><th>accuracy</th><th>one-step</th><th>full song</th>"
+        "<th>first full-song mismatch</th><th>epoch at 100%</th><th>training</th></tr>"
+    )
+    return f"<table>{header}{''.join(rows)}</table>"

@@ -1,0 +1,110 @@
+"""The CLI: help everywhere, one-line errors with exit status 2, run folders, and a fast --help."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nabiya.cli import build_parser, main
+
+COMMANDS = ["run", "compare", "songs", "convert", "generate"]
+
+
+def _run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"nabiya {command}" in out
+
+
+def test_every_command_is_listed_in_the_top_level_help():
+    help_text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in help_text
+
+
+def test_help_does_not_import_jax_and_answers_quickly():
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from nabiya.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('JAX' if 'jax' in sys.modules else 'NOJAX', 'MUSIC21' if 'music21' in sys.modules else 'NOMUSIC21')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "NOJAX" in out and "NOMUSIC21" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nosuch"], "unknown preset 'nosuch'"),
+        (["run", "--epochs", "0"], "epochs must be at least 1"),
+        (["run", "--epochs", "many"], "expected a whole number"),
+        (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["run", "--song", "g8 e8 e4 x9 d8 d4"], "unknown note code 'x9' (line 1, note 4)"),
+        (["run", "--song", "g8 e8 e4 f8"], "has 4 notes: a window of 4 needs at least 5"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):
+    code, out, err = _run_cli(args + ["--out", str(tmp_path / "run")] if args[0] == "run" else args, capsys)
+    assert code == 2
+    assert err.startswith("nabiya: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unwritable_output_folder_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = _run_cli(["run", "--epochs", "1", "--quiet", "--out", str(blocker / "run")], capsys)
+    assert code == 2 and "cannot write to folder" in err and str(blocker) in err
+    assert err.count("\n") == 1
+    assert blocker.read_text() == "not a folder"
+
+
+def test_run_writes_a_run_folder(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    code, out, err = _run_cli(["run", "stateful2", "--epochs", "20", "--seed", "3", "--quiet", "--out", str(out_dir)],
+                              capsys)
+    assert code == 0, err
+    assert "stateful2: accuracy" in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    for key in ("preset", "seed", "epochs", "accuracy", "one_step", "full_song", "loss_history", "train_seconds", "config"):
+        assert key in summary
+    assert summary["preset"] == "stateful2" and summary["seed"] == 3 and summary["epochs"] == 20
+    assert len(summary["loss_history"]) == 20
+    for prediction in ("one_step", "full_song"):
+        assert len(summary[prediction]["notes"]) == 50 and 0 <= summary[prediction]["matches"] <= 50
+    assert summary["config"]["train"]["stateful"] is True
+    assert (out_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("song", "one_step", "full_song"):
+        assert (out_dir / f"{name}.wav").read_bytes()[:4] == b"RIFF"
+        assert (out_dir / f"{name}.mid").read_bytes()[:4] == b"MThd"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_compare_prints_one_table_and_draws_four_curves(tmp_path, capsys):
+    code, out, err = _run_cli(["compare", "--epochs", "5", "--quiet", "--out", str(tmp_path / "cmp")], capsys)
+    assert code == 0, err
+    for name in ("mlp", "lstm", "stateful", "stateful2"):
+        assert name in out
+        assert (tmp_path / "cmp" / name / "summary.json").exists()
+    assert "100% at epoch" in out and "seconds" in out
+    table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["presets"]
+    assert [row["preset"] for row in table] == ["mlp", "lstm", "stateful", "stateful2"]
+    assert (tmp_path / "cmp" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "nabiya", "run", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "stateful2" in result.stdout
