@@ -76,6 +76,13 @@ def make_model(config: ModelConfig, *, n_features: int, window: int, n_classes: 
         key: a PRNG key; the same key gives the same weights.
     """
     config.validate()
+    return _initialise(config, n_features, window, n_classes, key)
+
+
+# One compiled function for the whole initialisation: run eagerly, each initialiser op
+# (the orthogonal one's QR above all) compiles on its own, ~1 s on first use on a CPU.
+@eqx.filter_jit
+def _initialise(config: ModelConfig, n_features: int, window: int, n_classes: int, key: jax.Array) -> Model:
     hidden = config.hidden_size
     glorot = jax.nn.initializers.glorot_uniform()
     if config.kind == "mlp":
