@@ -108,3 +108,52 @@ def test_compare_prints_one_table_and_draws_four_curves(tmp_path, capsys):
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "nabiya", "run", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "stateful2" in result.stdout
+
+
+def test_generate_with_defaults_replays_the_rest_of_the_song(trained, tmp_path, capsys):
+    """A model saved from `nabiya run stateful2` prints exactly the rest of 나비야."""
+    from nabiya.music.songs import nabiya
+
+    model_file = trained("stateful2").save(tmp_path / "nabiya.model")
+    code, out, err = _run_cli(["generate", str(model_file)], capsys)
+    assert code == 0, err
+    assert out.strip() == " ".join(nabiya().codes[4:])
+    code, out, err = _run_cli(["generate", str(model_file), "--top-p", "0.9", "--length", "12", "--seed", "4",
+                               "--out", str(tmp_path / "gen")], capsys)
+    assert code == 0, err
+    assert len(out.split()) == 12
+    assert (tmp_path / "gen" / "generated.mid").read_bytes()[:4] == b"MThd"
+    assert (tmp_path / "gen" / "generated.wav").read_bytes()[:4] == b"RIFF"
+
+
+def test_run_save_writes_a_model_that_generate_reads(tmp_path, capsys):
+    model_file = tmp_path / "m.nabiya"
+    code, out, err = _run_cli(["run", "stateful", "--epochs", "3", "--quiet", "--out", str(tmp_path / "run"),
+                               "--save", str(model_file)], capsys)
+    assert code == 0, err
+    code, out, err = _run_cli(["generate", str(model_file), "--length", "7"], capsys)
+    assert code == 0, err
+    assert len(out.split()) == 7
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--top-p", "1.5"], "top-p must be in (0, 1]"),
+        (["--temperature", "0"], "temperature must be a number above 0"),
+        (["--primer", "g8 e8"], "the primer has 2 notes"),
+        (["--primer", "g8 e8 e4 a#4"], "note 4 of the primer (a#4) is not in the model's vocabulary"),
+    ],
+)
+def test_generate_bad_options_are_one_line_errors(trained, tmp_path, capsys, extra, message):
+    model_file = trained("stateful2").save(tmp_path / "nabiya.model")
+    code, out, err = _run_cli(["generate", str(model_file), *extra, "--out", str(tmp_path / "gen")], capsys)
+    assert code == 2 and err.startswith("nabiya: error: ") and message in err
+    assert err.count("\n") == 1 and not (tmp_path / "gen").exists()
+
+
+def test_generate_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
+    bad = tmp_path / "bad.nabiya"
+    bad.write_bytes(b"garbage")
+    code, out, err = _run_cli(["generate", str(bad)], capsys)
+    assert code == 2 and "cannot load model" in err and str(bad) in err and err.count("\n") == 1

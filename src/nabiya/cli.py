@@ -153,14 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the notes to continue: note codes or a song file (default: the training song's first window)")
     generate.add_argument("--length", type=_positive_int, metavar="N",
                           help="how many notes to generate (default: the rest of the training song)")
-    generate.add_argument("--strategy", default="greedy", choices=("greedy", "temperature", "top-k", "top-p", "beam"),
-                          help="how to choose each note (default: greedy, the tutorial's argmax)")
-    generate.add_argument("--temperature", type=_float, default=1.0, metavar="T",
-                          help="sampling temperature, > 0 (default 1.0; with temperature, top-k, top-p)")
-    generate.add_argument("--top-k", type=_int, default=5, metavar="K", help="sample from the K likeliest notes (default 5)")
-    generate.add_argument("--top-p", type=_float, default=0.9, metavar="P",
+    generate.add_argument("--strategy", choices=("greedy", "temperature", "top-k", "top-p", "beam"),
+                          help="how to choose each note (default: greedy, the tutorial's argmax; "
+                          "or the one the options below imply)")
+    generate.add_argument("--temperature", type=_float, metavar="T",
+                          help="sampling temperature, > 0 (with temperature, top-k, top-p; default 1.0)")
+    generate.add_argument("--top-k", type=_int, metavar="K", help="sample from the K likeliest notes (default 5)")
+    generate.add_argument("--top-p", type=_float, metavar="P",
                           help="sample from the likeliest notes whose probabilities add up to P, in (0, 1] (default 0.9)")
-    generate.add_argument("--beam-width", type=_int, default=4, metavar="W", help="beams for --strategy beam (default 4)")
+    generate.add_argument("--beam-width", type=_int, metavar="W", help="beams for --strategy beam (default 4)")
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
     generate.set_defaults(handler=_cmd_generate)
@@ -273,9 +274,32 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from nabiya.display import print_generated
+    from nabiya.checkpoint import load_model
+    from nabiya.generate import continue_song, make_strategy
 
-    return print_generated(args)
+    strategy = make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k,
+                             top_p=args.top_p, beam_width=args.beam_width)
+    saved = load_model(args.model)
+    primer = _load_primer(args.primer) if args.primer else None
+    notes = continue_song(saved, primer, steps=args.length, strategy=strategy, seed=args.seed)
+    print(" ".join(note.code for note in notes))
+    if args.out:
+        from nabiya.music.song import Song
+        from nabiya.report import write_songs
+
+        given = tuple(primer) if primer is not None else saved.song.notes[: saved.window]
+        title = f"{saved.song.title if saved.song else 'melody'} (generated)"
+        melody = Song(given + tuple(notes), title=title, tempo_bpm=saved.song.tempo_bpm if saved.song else 120.0)
+        written = write_songs({"generated": melody}, args.out)
+        print(f"wrote {args.out}: {', '.join(path.name for path in written)}", file=sys.stderr)
+    return 0
+
+
+def _load_primer(text: str):
+    """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
+    from nabiya.experiment import resolve_song
+
+    return resolve_song(text).notes
 
 
 def _version() -> str:

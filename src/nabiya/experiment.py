@@ -190,7 +190,8 @@ class RunResult:
             vocabulary=self.vocabulary,
             n_features=self.n_features,
             n_classes=self.n_classes,
-            summary=self.summary() | {"training_song": self.song.codes},
+            song=self.song,
+            summary={k: v for k, v in self.summary().items() if k not in ("config", "vocabulary", "song")},
         )
         return Path(path)
 

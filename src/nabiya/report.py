@@ -57,6 +57,16 @@ def write_comparison(comparison: "Comparison", out: str | Path) -> Path:
     return Path(out)
 
 
+def write_songs(songs: dict, out: str | Path) -> list[Path]:
+    """Write each named song in every format (``NAME.mid``, ``NAME.wav``, ...) into ``out``."""
+    with staged_folder(out) as staging:
+        for name, song in songs.items():
+            for suffix in SONG_FORMATS:
+                _write_song(song, staging / f"{name}{suffix}")
+        written = sorted(path.name for path in staging.iterdir())
+    return [Path(out) / name for name in written]
+
+
 def _write_run_files(result: "RunResult", folder: Path) -> None:
     from nabiya.plots import save_figure
 
