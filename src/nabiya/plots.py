@@ -73,3 +73,90 @@ def save_figure(figure, path) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=120)
     plt.close(figure)
+
+
+def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
+    """Draw a song and a prediction of it as a piano roll: pitch against time in quarter notes.
+
+    The true song is drawn as wide pale bars, the prediction as narrow bars over them:
+    dark where the prediction's note equals the true note at the same position (same
+    pitch and duration), red where it does not (and for notes past the song's end).
+    Rests lie on a row of their own below the lowest pitch.
+
+    Args:
+        truth: the song (a :class:`~nabiya.music.song.Song`).
+        prediction: the predicted song, compared with ``truth`` note by note.
+        title: the plot's title; the song's title when empty.
+        ax: a matplotlib Axes to draw on; a new figure when omitted.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example:
+        >>> from nabiya.music.song import Song
+        >>> truth = Song.from_codes("g8 e8 e4 f8 d8 d4")
+        >>> figure = plot_piano_roll(truth, Song.from_codes("g8 e8 e4 f8 e8 d4"))
+        >>> len(figure.axes[0].get_legend().get_texts())
+        3
+    """
+    from matplotlib.patches import Patch
+
+    from nabiya.music.notation import bar_quarters, parse_meter, pitch_name
+
+    plt = _pyplot()
+    notes = list(truth.notes) + list(prediction.notes)
+    pitched = [note for note in notes if note.pitch is not None]
+    lowest = min((note.pitch for note in pitched), default=60)
+    highest = max((note.pitch for note in pitched), default=60)
+    rest_row = lowest - 2  # rests get a row of their own, below the music
+
+    def bars(song):
+        """(onsets, durations, rows) of the song's notes, in quarter notes."""
+        onsets, durations, rows, time = [], [], [], 0.0
+        for note in song.notes:
+            onsets.append(time)
+            durations.append(float(note.duration))
+            rows.append(rest_row if note.pitch is None else note.pitch)
+            time += float(note.duration)
+        return onsets, durations, rows
+
+    wrong = [
+        index >= len(truth.notes) or note.token != truth.notes[index].token for index, note in enumerate(prediction.notes)
+    ]
+    length = max(float(truth.duration_quarters), float(prediction.duration_quarters), 1.0)
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(min(max(8.0, length / 4), 20.0), 4.5))
+    else:
+        figure = ax.figure
+    truth_color, right_color, wrong_color = "#b9cde5", "#1f4e79", "#d62728"
+    onsets, durations, rows = bars(truth)
+    ax.barh(rows, durations, left=onsets, height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)
+    onsets, durations, rows = bars(prediction)
+    colors = [wrong_color if is_wrong else right_color for is_wrong in wrong]
+    ax.barh(rows, durations, left=onsets, height=0.35, color=colors, edgecolor="none")
+
+    meter = parse_meter(truth.meta.get("meter"))
+    if meter:
+        bar_length = float(bar_quarters(meter))
+        for bar_line in range(1, int(length / bar_length) + 1):
+            ax.axvline(bar_line * bar_length, color="#999999", linewidth=0.5, alpha=0.5, zorder=0)
+    spellings = {note.pitch: note.spelling for note in reversed(notes) if note.pitch is not None}
+    ticks = sorted(spellings)
+    labels = [pitch_name(pitch, spellings[pitch]) for pitch in ticks]
+    if any(note.pitch is None for note in notes):
+        ticks, labels = [rest_row, *ticks], ["rest", *labels]
+    ax.set_yticks(ticks, labels)
+    ax.set_ylim(min(ticks) - 1, highest + 1)
+    ax.set_xlim(0, length)
+    ax.set_xlabel("time (quarter notes)")
+    ax.set_ylabel("pitch")
+    ax.set_title(title or truth.title or "piano roll")
+    ax.grid(True, axis="y", alpha=0.2)
+    handles = [
+        Patch(color=truth_color, label="song (truth)"),
+        Patch(color=right_color, label="prediction: right"),
+        Patch(color=wrong_color, label=f"prediction: wrong ({sum(wrong)} of {len(wrong)})"),
+    ]
+    ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+    figure.tight_layout()
+    return figure

@@ -36,9 +36,13 @@ DEFAULT_SPELLINGS = ("c", "c#", "d", "eb", "e", "f", "f#", "g", "ab", "a", "bb",
 
 _CODE = re.compile(
     r"""^(?:(?P<rest>r)|(?P<letter>[a-g])(?P<accidentals>[#b]*)(?P<octaves>[',]*))
-        (?:(?P<value>\d+)(?P<dots>\.*)|:(?P<num>\d+)(?:/(?P<den>\d+))?)$""",
+        (?:(?P<value>\d{1,9})(?P<dots>\.*)|:(?P<num>\d{1,9})(?:/(?P<den>\d{1,9}))?)$""",
     re.VERBOSE,
 )
+
+# Codes are separated by spaces or commas; a comma right before a length ("g,4", "c,,8") is
+# an octave mark, not a separator.
+_SEPARATOR = re.compile(r"(?:\s|,(?![,']*[\d:]))+")
 
 
 @dataclass(frozen=True, order=True)
@@ -150,7 +154,7 @@ def parse_codes(codes: str | Iterable[str], *, source: str = "") -> tuple[Note, 
         items = []
         for line_number, line in enumerate(codes.splitlines(), start=1):
             line = line.split("%", 1)[0]
-            for item in re.split(r"[\s,]+", line):
+            for item in _SEPARATOR.split(line):
                 if item:
                     items.append((item, f"line {line_number}, "))
     else:

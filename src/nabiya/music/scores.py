@@ -1,0 +1,331 @@
+"""Songs to and from music21 scores; MusicXML in and out; sheet music (SVG) engraved by verovio.
+
+music21 and verovio are imported inside the functions that use them, so ``import nabiya``
+stays fast.
+
+A score becomes a song by reading its first part with notes, measure by measure (music21's
+``flatten()`` can give odd meters around a mid-tune pickup): chord symbols and grace
+notes are left out, tied notes of one pitch become one note, rests stay rests, and a real
+chord is an error naming the measure, since a song is one line of melody. Rests in a
+row are one silence, read as one rest (notation cuts rests at bar lines and beats).
+"""
+
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+
+from nabiya.errors import NabiyaError
+from nabiya.music.notation import (
+    DEFAULT_METER,
+    alteration,
+    bar_quarters,
+    fits,
+    key_name,
+    parse_key,
+    parse_meter,
+    split_into_bars,
+    written_octave,
+)
+from nabiya.music.note import DEFAULT_SPELLINGS, Note
+from nabiya.music.song import Song
+
+DEFAULT_TEMPO_BPM = 120.0
+
+
+def song_from_score(score, *, source: str) -> Song:
+    """The melody of a music21 score (or part, or stream of measures).
+
+    Args:
+        score: a ``music21.stream.Score`` (or any stream).
+        source: where it came from (``'tune.abc, tune X:3'``), for messages.
+
+    Returns:
+        The song, titled from the score's metadata, with the first tempo mark (120 bpm
+        when there is none); ``meta`` holds ``meter``, ``key`` and ``pickup`` where known.
+        When the score has several parts with notes, the first is read and a warning says so.
+
+    Raises:
+        NabiyaError: for a chord, an unpitched or zero-length note, a pitch outside MIDI's
+            range, or no notes at all, naming ``source``, the measure and the note.
+
+    Example:
+        >>> from music21 import converter
+        >>> score = converter.parseData("X:1\\nL:1/4\\nK:C\\nC D- | D E |", format="abc")
+        >>> song_from_score(score, source="example").codes
+        ['c4', 'd2', 'e4']
+    """
+    from music21 import stream
+
+    parts = list(score.parts) if isinstance(score, stream.Score) else [score]
+    melodic = [part for part in parts if any(_is_melody(element) for element in part.recurse().notes)]
+    if not melodic:
+        only_rests = any(part.recurse().getElementsByClass("Rest").first() is not None for part in parts)
+        raise NabiyaError(f"{source}: no notes to read" + (" (only rests)" if only_rests else ""))
+    if len(melodic) > 1:
+        warnings.warn(
+            f"{source}: {len(melodic)} parts (or voices) have notes; reading only the first", stacklevel=2
+        )
+    part = melodic[0]
+    measures = list(part.getElementsByClass(stream.Measure))
+    has_bars = bool(measures)  # music21 makes no measures of some short tunes: then count notes only
+    measures = measures or [part]
+    notes: list[Note] = []
+    tie_open = False  # the previous note's tie goes on into this one
+    first_measure_quarters = Fraction(0)
+    warned_voices = False
+    for measure_number, measure in enumerate(measures, start=1):
+        voices = list(measure.voices)
+        if len(voices) > 1 and not warned_voices:
+            warnings.warn(
+                f"{source}, measure {measure_number}: {len(voices)} voices; reading only the first", stacklevel=2
+            )
+            warned_voices = True
+        elements = voices[0].notesAndRests if voices else measure.notesAndRests
+        note_number = 0
+        for element in elements:
+            if not _is_melody(element):
+                continue
+            note_number += 1
+            place = f"{source}, measure {measure_number}, note {note_number}" if has_bars else f"{source}, note {note_number}"
+            note = _note_of(element, place)
+            if measure_number == 1:
+                first_measure_quarters += note.duration
+            tied = tie_open and note.pitch is not None
+            if notes and (tied or note.pitch is None) and notes[-1].pitch == note.pitch:
+                previous = notes.pop()
+                note = Note(previous.pitch, previous.duration + note.duration, previous.spelling)
+            notes.append(note)
+            tie = getattr(element, "tie", None)
+            tie_open = tie is not None and tie.type in ("start", "continue")
+    if all(note.pitch is None for note in notes):
+        raise NabiyaError(f"{source}: no notes to read (only rests)")
+    meta = _score_meta(score, part)
+    meter = parse_meter(meta.get("meter"))
+    if meter and len(measures) > 1 and 0 < first_measure_quarters < bar_quarters(meter):
+        meta["pickup"] = first_measure_quarters
+    return Song(tuple(notes), title=_title(score), tempo_bpm=_tempo(score), meta=meta)
+
+
+def song_to_score(song: Song):
+    """A music21 score of the song: one part, in measures, notes tied across bar lines.
+
+    The meter, key and pickup come from ``song.meta`` (4/4, C major and none when absent).
+
+    Example:
+        >>> score = song_to_score(Song.from_codes("c4 d4 e2", title="Up"))
+        >>> [n.nameWithOctave for n in score.recurse().notes]
+        ['C4', 'D4', 'E4']
+    """
+    from music21 import key, metadata, meter, note, stream, tempo, tie
+
+    time_signature = parse_meter(song.meta.get("meter")) or DEFAULT_METER
+    parsed_key = parse_key(song.meta.get("key"))
+    bar_length = bar_quarters(time_signature)
+    pickup = Fraction(song.meta.get("pickup") or 0)
+    pickup = pickup if 0 < pickup < bar_length else Fraction(0)
+    score = stream.Score()
+    score.metadata = metadata.Metadata(title=song.title)
+    score.metadata.movementName = song.title
+    part = stream.Part()
+    bars = split_into_bars(song.notes, bar_length, pickup)
+    previous_tied = False  # the piece before (maybe in the bar before) goes on into this one
+    for index, bar in enumerate(bars):
+        measure = stream.Measure(number=index if pickup else index + 1)
+        if index == 0:
+            measure.append(meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}"))
+            if parsed_key:
+                tonic, mode, _ = parsed_key
+                measure.append(key.Key(tonic[0].upper() + tonic[1:].replace("b", "-"), mode))
+            measure.append(tempo.MetronomeMark(number=song.tempo_bpm, referent=1.0))
+        filled = Fraction(0)
+        for piece in bar:
+            if piece.note.pitch is None:
+                element = note.Rest(quarterLength=piece.duration)
+            else:
+                element = note.Note(_music21_pitch_name(piece.note), quarterLength=piece.duration)
+                if piece.tied or previous_tied:
+                    kind = "continue" if piece.tied and previous_tied else ("start" if piece.tied else "stop")
+                    element.tie = tie.Tie(kind)
+            previous_tied = piece.tied
+            measure.append(element)
+            filled += piece.duration
+        if index == 0 and pickup:
+            measure.paddingLeft = float(bar_length - filled)
+        elif index == len(bars) - 1 and filled < bar_length:
+            measure.paddingRight = float(bar_length - filled)
+        part.append(measure)
+    score.append(part)
+    return score
+
+
+def song_from_musicxml(data: bytes, *, source: str = "MusicXML") -> Song:
+    """Read the melody of a MusicXML document (uncompressed: see ``formats`` for ``.mxl``).
+
+    Raises:
+        NabiyaError: for XML that is not MusicXML or music that is not a melody, naming ``source``.
+
+    Example:
+        >>> song = song_from_musicxml(song_to_musicxml(Song.from_codes("c4 r8 e8", title="Hi")))
+        >>> song.codes, song.title
+        (['c4', 'r8', 'e8'], 'Hi')
+    """
+    try:
+        from music21 import converter
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parseData(data, format="musicxml")
+    except Exception as error:  # music21 and the XML parser raise many kinds: report them as one
+        raise NabiyaError(f"{source}: not readable MusicXML: {_reason(error)}") from None
+    return song_from_score(score, source=source)
+
+
+def song_to_musicxml(song: Song) -> bytes:
+    """The song as a MusicXML document (UTF-8 bytes).
+
+    Raises:
+        NabiyaError: when a duration cannot be notated (music21 cannot write it).
+
+    Example:
+        >>> song_to_musicxml(Song.from_codes("c4 d4"))[:5]
+        b'<?xml'
+    """
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    score = song_to_score(song)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return GeneralObjectExporter(score).parse()
+    except Exception as error:  # e.g. a duration music21 cannot notate
+        raise NabiyaError(f"cannot write {song.title or 'the song'} as MusicXML: {_reason(error)}") from None
+
+
+def song_to_svg(song: Song) -> str:
+    """Sheet music of the song as one SVG document, engraved by verovio from MusicXML.
+
+    Example:
+        >>> song_to_svg(Song.from_codes("c4 d4 e2", title="Up")).startswith("<svg")
+        True
+    """
+    import verovio
+
+    verovio.enableLog(verovio.LOG_OFF)
+    toolkit = verovio.toolkit()
+    # One tall page, so that the whole song is one picture; a fixed id seed, so that the
+    # same song gives the same file.
+    toolkit.setOptions(
+        {"pageHeight": 60000, "adjustPageHeight": True, "scale": 50, "footer": "none", "xmlIdSeed": 1}
+    )
+    if not toolkit.loadData(song_to_musicxml(song).decode("utf-8")):
+        raise NabiyaError(f"verovio could not engrave {song.title or 'the song'}")
+    pages = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
+    return pages[0] if len(pages) == 1 else _stack_pages(pages)
+
+
+# --- reading helpers --------------------------------------------------------------------------
+
+
+def _is_melody(element) -> bool:
+    """A note, rest or chord of the melody: not a chord symbol, not a grace note."""
+    from music21 import harmony
+
+    return not isinstance(element, harmony.Harmony) and not element.duration.isGrace
+
+
+def _note_of(element, place: str) -> Note:
+    from music21 import chord, note
+
+    duration = Fraction(element.quarterLength)
+    if duration <= 0:
+        raise NabiyaError(f"{place}: a note of no length")
+    if isinstance(element, note.Rest):
+        return Note(None, duration)
+    if isinstance(element, chord.Chord):
+        pitches = {round(p.ps) for p in element.pitches}
+        if len(pitches) > 1:
+            names = " ".join(p.nameWithOctave.replace("-", "b") for p in element.pitches)
+            raise NabiyaError(f"{place}: a chord ({names}) where a melody note was expected; nabiya reads one melody")
+        music21_pitch = element.pitches[0]
+    elif isinstance(element, note.Note):
+        music21_pitch = element.pitch
+    else:
+        raise NabiyaError(f"{place}: an unpitched note ({type(element).__name__}) where a melody note was expected")
+    pitch = round(music21_pitch.ps)
+    if music21_pitch.ps != pitch:
+        raise NabiyaError(f"{place}: a microtone ({music21_pitch.nameWithOctave}) that MIDI pitches cannot hold")
+    if not 0 <= pitch <= 127:
+        raise NabiyaError(f"{place}: the pitch {music21_pitch.nameWithOctave} is outside MIDI's range")
+    accidental = music21_pitch.accidental
+    alter = 0 if accidental is None else accidental.alter
+    spelling = music21_pitch.step.lower() + ("#" * int(alter) if alter > 0 else "b" * int(-alter))
+    return Note(pitch, duration, spelling if fits(pitch, spelling) else None)
+
+
+def _score_meta(score, part) -> dict:
+    from music21 import key, meter
+
+    meta: dict = {}
+    signatures = list(part.recurse().getElementsByClass(meter.TimeSignature))
+    if signatures:
+        meta["meter"] = signatures[0].ratioString
+    keys = list(part.recurse().getElementsByClass(key.KeySignature)) or list(
+        score.recurse().getElementsByClass(key.KeySignature)
+    )
+    if keys:
+        found = keys[0] if isinstance(keys[0], key.Key) else keys[0].asKey("major")
+        meta["key"] = key_name(found.tonic.name.lower().replace("-", "b"), found.mode)
+    return meta
+
+
+def _title(score) -> str:
+    data = score.metadata
+    if data is None:
+        return ""
+    return (data.title or data.movementName or "").strip()
+
+
+def _tempo(score) -> float:
+    from music21 import tempo
+
+    for mark in score.recurse().getElementsByClass(tempo.MetronomeMark):
+        bpm = mark.getQuarterBPM()
+        if bpm and bpm > 0:
+            return round(float(bpm), 6)
+    return DEFAULT_TEMPO_BPM
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    if len(text) > 120:
+        text = text[:117] + "…"
+    return text or type(error).__name__
+
+
+# --- writing helpers --------------------------------------------------------------------------
+
+
+def _music21_pitch_name(note: Note) -> str:
+    """``'F#4'``, ``'B-3'``: music21's name for the note, keeping its spelling where it fits."""
+    spelling = note.spelling if fits(note.pitch, note.spelling) and abs(alteration(note.spelling)) <= 3 else None
+    spelling = spelling or DEFAULT_SPELLINGS[note.pitch % 12]
+    alter = alteration(spelling)
+    accidentals = "#" * alter if alter > 0 else "-" * -alter
+    return f"{spelling[0].upper()}{accidentals}{written_octave(note.pitch, spelling)}"
+
+
+def _stack_pages(pages: list[str]) -> str:
+    """Several SVG pages as one SVG, one below the other."""
+    import re
+
+    sizes = [tuple(float(v) for v in re.search(r'width="([\d.]+)px" height="([\d.]+)px"', page).groups()) for page in pages]
+    width = max(w for w, _ in sizes)
+    parts, y = [], 0.0
+    for page, (_, height) in zip(pages, sizes):
+        parts.append(re.sub(r"^<svg ", f'<svg y="{y}" ', page.split("?>", 1)[-1].lstrip(), count=1))
+        y += height
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'width="{width}px" height="{y}px">' + "".join(parts) + "</svg>"
+    )
