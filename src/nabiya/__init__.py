@@ -34,6 +34,7 @@ _EXPORTS = {
     "song_names": "nabiya.music.songs",
     "read_song": "nabiya.music.formats",
     "write_song": "nabiya.music.formats",
+    "convert": "nabiya.music.formats",
     "load_model": "nabiya.checkpoint",
     "save_model": "nabiya.checkpoint",
     "SavedModel": "nabiya.checkpoint",

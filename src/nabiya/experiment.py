@@ -215,7 +215,7 @@ class RunResult:
         return html_summary([self])
 
 
-SONG_FILE_SUFFIXES = (".abc", ".mid", ".midi", ".musicxml", ".xml", ".mxl", ".txt", ".notes")
+SONG_FILE_SUFFIXES = (".abc", ".mid", ".midi", ".musicxml", ".xml", ".mxl", ".txt", ".notes", ".jsonl")
 
 
 def resolve_song(song: Song | str | Sequence[str] | None) -> Song:
