@@ -32,7 +32,6 @@ from nabiya.generate import (
 from nabiya.models import make_model
 from nabiya.music.note import parse_codes
 from nabiya.music.songs import nabiya
-from nabiya.train import train
 
 SONG = nabiya()
 VOCABULARY = Vocabulary.for_notes(SONG.notes)
@@ -55,18 +54,9 @@ def fresh(preset_name: str = "stateful2", seed: int = 0):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The tutorial's stateful2 model after its 2000 epochs, saved and loaded again (trained once per module)."""
-    config = preset("stateful2")
-    table = VOCABULARY.feature_table(config.model.features)
-    init_key, train_key = jax.random.split(jax.random.key(config.seed))
-    model = make_model(config.model, n_features=table.shape[1], window=4, n_classes=N_CLASSES, key=init_key)
-    result = train(model, WINDOWS.features(table), WINDOWS.targets, config.train, key=train_key)
-    path = save_model(
-        tmp_path_factory.mktemp("trained") / "stateful2.safetensors", result.model, config=config,
-        vocabulary=VOCABULARY, n_features=table.shape[1], n_classes=N_CLASSES, song=SONG,
-        summary={"final_loss": float(result.loss_history[-1])},
-    )  # fmt: skip
+def trained(trained, tmp_path_factory):
+    """The tutorial's stateful2 model after its 2000 epochs (the session's run), saved and loaded again."""
+    path = trained("stateful2").save(tmp_path_factory.mktemp("trained") / "stateful2.safetensors")
     return load_model(path)
 
 

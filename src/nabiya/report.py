@@ -45,7 +45,7 @@ def write_run(result: "RunResult", out: str | Path) -> Path:
 
 def write_comparison(comparison: "Comparison", out: str | Path) -> Path:
     """Write ``comparison.json``, ``loss.png`` with every preset's curve, and one run folder per preset."""
-    from nabiya.plots import plot_loss, save_figure
+    from nabiya.plots import save_figure
 
     with staged_folder(out) as staging:
         _write_json(staging / "comparison.json", {"presets": comparison.table()})

@@ -44,7 +44,7 @@ from nabiya.music.notation import (
     split_into_bars,
     written_octave,
 )
-from nabiya.music.note import DEFAULT_SPELLINGS, Note
+from nabiya.music.note import DEFAULT_SPELLINGS
 from nabiya.music.song import Song
 
 VERSION_LINE = "%abc-2.1"
