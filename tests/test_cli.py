@@ -157,3 +157,45 @@ def test_generate_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     code, out, err = _run_cli(["generate", str(bad)], capsys)
     assert code == 2 and "cannot load model" in err and str(bad) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.abc", "X:1\nT:Broken\nM:4/4\nL:1/0\nK:C\nCDEF|\n", "bad.abc"),
+        ("bad.musicxml", "<score-partwise><part id='P1'><measure>", "bad.musicxml"),
+        ("bad.mid", "MThd garbage", "bad.mid"),
+        ("empty.txt", "% nothing here\n", "empty.txt"),
+        ("chords.abc", "X:1\nT:Chords\nM:4/4\nL:1/4\nK:C\n[CEG] D E F|\n", "chords.abc"),
+    ],
+)
+def test_broken_song_files_are_one_line_errors_and_nothing_is_written(tmp_path, capsys, name, content, message):
+    song_file = tmp_path / name
+    song_file.write_text(content)
+    for args in (["convert", str(song_file), str(tmp_path / "out.mid")],
+                 ["run", "--song", str(song_file), "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]):
+        code, out, err = _run_cli(args, capsys)
+        assert code == 2, err
+        assert err.startswith("nabiya: error: ") and message in err and err.count("\n") == 1
+        assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_convert_round_trips_through_the_command_line(tmp_path, capsys):
+    from nabiya.music.formats import read_song
+    from nabiya.music.songs import get_song
+
+    for suffix in (".abc", ".mid", ".musicxml", ".txt"):
+        out_file = tmp_path / f"ode{suffix}"
+        code, out, err = _run_cli(["convert", "ode_to_joy", str(out_file)], capsys)
+        assert code == 0, err
+        assert [n.token for n in read_song(out_file).notes] == [n.token for n in get_song("ode_to_joy").notes]
+    code, out, err = _run_cli(["convert", "ode_to_joy", str(tmp_path / "ode.svg")], capsys)
+    assert code == 0 and (tmp_path / "ode.svg").read_text().lstrip().startswith("<svg")
+
+
+def test_songs_lists_the_built_in_songs(capsys):
+    code, out, err = _run_cli(["songs"], capsys)
+    assert code == 0
+    for name in ("nabiya", "twinkle", "ode_to_joy"):
+        assert name in out
