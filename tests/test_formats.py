@@ -470,6 +470,35 @@ def test_the_midi_reader_raises_only_nabiya_errors_on_damaged_files(data):
     assert song.notes
 
 
+def test_midi_keeps_the_lowest_and_highest_pitches_and_trailing_rests():
+    song = Song(parse_codes("c,,,,,4 b,,,,,8 c#,,,,,8 g'''''4 r8 r4"))  # MIDI 0, 11, 1, 127
+    assert song_from_midi(song_to_midi(song)).codes == ["c,,,,,4", "b,,,,,8", "c#,,,,,8", "g'''''4", "r4."]
+
+
+def test_a_tempo_slower_than_midi_can_hold_is_written_as_the_slowest():
+    assert song_from_midi(song_to_midi(Song.from_codes("c4", tempo_bpm=1))).tempo_bpm == 3.58
+
+
+@pytest.mark.parametrize("key, spelled", [("E minor", "f#"), ("Bb major", "eb"), ("F minor", "ab"), ("A aeolian", "f")])
+def test_midi_keeps_major_and_minor_keys_and_spells_from_them(key, spelled):
+    pitch = {"f#": 66, "eb": 63, "ab": 68, "f": 65}[spelled]
+    back = song_from_midi(song_to_midi(Song((Note(pitch, Fraction(1)),), meta={"key": key})))
+    assert back.meta["key"] == key.replace("aeolian", "minor")
+    assert back.notes[0].spelling == spelled
+
+
+def test_damage_in_a_later_midi_track_names_the_track_and_byte():
+    data = midi_file(CONDUCTOR, [(0, on(60)), (480, off(60)), (0, b"\xf4\x00")])
+    with pytest.raises(NabiyaError, match=r"^bad\.mid, track 2, byte \d+: 0xF4 is not an event"):
+        song_from_midi(data, source="bad.mid")
+
+
+def test_a_meter_nabiya_cannot_write_is_left_out():
+    meter = (0, b"\xff\x58\x04\x03\x09\x18\x08")  # 3/512
+    song = song_from_midi(midi_file([meter, (0, on(60)), (480, off(60))]))
+    assert song.codes == ["c4"] and "meter" not in song.meta
+
+
 # --- MusicXML ---------------------------------------------------------------------------------
 
 

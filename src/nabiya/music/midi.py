@@ -1,27 +1,30 @@
-"""MIDI files in and out: a small Standard MIDI File reader and writer, with no dependencies.
+"""MIDI files in and out, through music21 (imported inside the functions: it is slow to import).
 
-nabiya reads MIDI at the level of events rather than through music21, because a melody
-must be cut out of what a MIDI file holds: it takes the first track with notes (drums on
-channel 10 left out) and, where that track plays chords or overlapping notes, its *top
-line*: the highest note starting at each onset, cut short where the next one starts
-(a warning says so). Gaps between notes become rests, including before the first note and
-up to the track's end, so that a song's leading and trailing rests survive a round trip.
+music21 does the file work: it writes the song (as a music21 part) as a Standard MIDI File,
+reads the bytes into tracks of events, pairs note-ons with their note-offs and translates
+tempo and key events. nabiya adds what a melody needs and music21 does not give:
 
-Times are exact fractions of a quarter note when the file's timing is clean (every event
+- *the top line*: a melody is cut out of the first track with notes (drums on channel 10
+  left out); where that track plays chords or overlapping notes, its highest note starting
+  at each onset, cut short where the next one starts (a warning says so). music21's own
+  import (``midiFileToStream``) makes chords, voices, measures and tied pieces that would
+  have to be undone, and still has no notion of a top line, so nabiya reads the note events.
+- *rests at both ends*: gaps between notes are rests, including before the first note and
+  up to the end of the track, where the writer puts the song's trailing rest.
+- *the title* as the first track's name, where the MIDI standard puts a sequence's name.
+- *strictness*: music21 skips events it cannot read and guesses a status for a stray data
+  byte; nabiya says the file is damaged, and where.
+
+Times are exact fractions of a quarter note when the file's timing is clean (every note
 on a grid of at most 1/64 quarter, as notation programs and nabiya write); otherwise (a
 recorded performance) they are rounded to the nearest 1/24 quarter, which keeps
-sixteenths, thirty-seconds and triplets.
-
-The writer makes a single-track file (format 0) at 6720 ticks per quarter note, so that
-sixty-fourths, triplets, quintuplets and septuplets are whole numbers of ticks; the title
-is the track name, and the tempo, meter and key are meta events.
+sixteenths, thirty-seconds and triplets. nabiya writes at music21's 10080 ticks per
+quarter note, so that triplets, quintuplets, septuplets and 128th notes are whole ticks.
 """
 
 from __future__ import annotations
 
-import struct
 import warnings
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 from nabiya.errors import NabiyaError
@@ -29,18 +32,16 @@ from nabiya.music.notation import key_name, parse_key, parse_meter, spell
 from nabiya.music.note import Note
 from nabiya.music.song import Song
 
-TICKS_PER_QUARTER = 6720  # 2**6 * 3 * 5 * 7
-VELOCITY = 80
-PERCUSSION_CHANNEL = 9  # "channel 10" to musicians
+PERCUSSION_CHANNEL = 10  # music21 counts channels from 1, as musicians do
 CLEAN_DENOMINATOR = 64  # timing on this grid (in quarters) or coarser is read exactly
 PERFORMANCE_GRID = 24  # otherwise times are rounded to 1/24 quarter
-
-_MAJOR_TONICS = ("cb", "gb", "db", "ab", "eb", "bb", "f", "c", "g", "d", "a", "e", "b", "f#", "c#")
-_MINOR_TONICS = ("ab", "eb", "bb", "f", "c", "g", "d", "a", "e", "b", "f#", "c#", "g#", "d#", "a#")
+MIN_TEMPO_BPM = 60_000_000 / 0xFFFFFF  # MIDI's slowest tempo: 3 bytes of microseconds a quarter
 
 
 def song_to_midi(song: Song) -> bytes:
-    """The song as the bytes of a Standard MIDI File (format 0, one track, channel 1).
+    """The song as the bytes of a Standard MIDI File: a tempo track, then the melody's track.
+
+    The tempo, meter and key are meta events of the first track, and the title its name.
 
     Raises:
         NabiyaError: for a note whose duration is not a whole number of ticks (e.g. 1/11
@@ -51,38 +52,49 @@ def song_to_midi(song: Song) -> bytes:
         >>> song_from_midi(data).codes
         ['r8', 'c4', 'e8', 'r4']
     """
-    events = bytearray()
+    from music21 import defaults, key, meter, midi, note, pitch, stream, tempo
 
-    def add(delta: int, payload: bytes) -> None:
-        events.extend(_variable_length(delta) + payload)
-
-    if song.title:
-        add(0, _meta(0x03, song.title.encode("utf-8")))
-    microseconds = min(max(round(60_000_000 / song.tempo_bpm), 1), 0xFFFFFF)
-    add(0, _meta(0x51, microseconds.to_bytes(3, "big")))
-    meter = parse_meter(song.meta.get("meter"))
-    if meter:
-        add(0, _meta(0x58, bytes([meter[0], meter[1].bit_length() - 1, 24, 8])))
-    key = parse_key(song.meta.get("key"))
-    if key:
-        add(0, _meta(0x59, struct.pack(">bB", key[2], 1 if key[1] in ("minor", "aeolian") else 0)))
-    delta = 0
-    for number, note in enumerate(song.notes, start=1):
-        ticks = note.duration * TICKS_PER_QUARTER
-        if ticks.denominator != 1:
+    ticks_per_quarter = defaults.ticksPerQuarter
+    for number, played in enumerate(song.notes, start=1):
+        if (played.duration * ticks_per_quarter).denominator != 1:  # music21 would round it
             raise NabiyaError(
-                f"note {number} ({note.code}) lasts {note.duration} quarter notes, which MIDI at "
-                f"{TICKS_PER_QUARTER} ticks per quarter cannot hold exactly"
+                f"note {number} ({played.code}) lasts {played.duration} quarter notes, which MIDI at "
+                f"{ticks_per_quarter} ticks per quarter cannot hold exactly"
             )
-        if note.pitch is None:
-            delta += int(ticks)
-            continue
-        add(delta, bytes([0x90, note.pitch, VELOCITY]))
-        add(int(ticks), bytes([0x80, note.pitch, 0]))
-        delta = 0
-    add(delta, _meta(0x2F, b""))
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_QUARTER)
-    return header + b"MTrk" + struct.pack(">I", len(events)) + bytes(events)
+    # A flat part rather than song_to_score's measures: MIDI has no bars, ties or spellings.
+    part = stream.Part()
+    # music21 would wrap a tempo slower than MIDI can hold around to a fast one.
+    part.append(tempo.MetronomeMark(number=max(song.tempo_bpm, MIN_TEMPO_BPM), referent=1.0))
+    time_signature = parse_meter(song.meta.get("meter"))
+    if time_signature:
+        part.append(meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}"))
+    parsed_key = parse_key(song.meta.get("key"))
+    if parsed_key:  # MIDI knows major and minor only: other modes keep their signature
+        _, mode, fifths = parsed_key
+        part.append(key.KeySignature(fifths).asKey("minor" if mode in ("minor", "aeolian") else "major"))
+    part.append(
+        [
+            note.Rest(quarterLength=played.duration)
+            if played.pitch is None
+            else note.Note(pitch.Pitch(midi=played.pitch), quarterLength=played.duration)
+            for played in song.notes
+        ]
+    )
+    midi_file = midi.translate.streamToMidiFile(part, addEndDelay=False)
+    tempo_track, melody_track = midi_file.tracks[0], midi_file.tracks[-1]
+    if song.title:  # music21 writes no title; the standard's place for one is the first track's name
+        name = midi.MidiEvent(tempo_track, type=midi.MetaEvents.SEQUENCE_TRACK_NAME)
+        name.data = song.title.encode("utf-8")
+        tempo_track.events[:0] = [midi.DeltaTime(tempo_track), name]
+    # MIDI has no rests: a trailing rest is the time from the last note-off to the end of
+    # the track, which is the delta time before the END_OF_TRACK event music21 ends with.
+    trailing = Fraction(0)
+    for played in reversed(song.notes):
+        if played.pitch is not None:
+            break
+        trailing += played.duration
+    melody_track.events[-2].time = int(trailing * ticks_per_quarter)
+    return midi_file.writestr()
 
 
 def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
@@ -99,21 +111,33 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
         signature.
 
     Raises:
-        NabiyaError: for bytes that are not a MIDI file, a file cut short, or one without
-            notes, naming ``source``, the track and the byte.
+        NabiyaError: for bytes that are not a MIDI file, a file cut short or damaged, or
+            one without notes, naming ``source`` (and the track and byte where known).
 
     Example:
         >>> song_from_midi(song_to_midi(Song.from_codes("g8 e8 e4"))).codes
         ['g8', 'e8', 'e4']
     """
-    division, tracks = _parse(data, source)
-    melodic = [track for track in tracks if track.notes]
+    from music21 import midi
+
+    midi_file = _read_midi_file(data, source)
+    division = midi_file.ticksPerQuarterNote
+    tracks = [midi.translate.getTimeForEvents(track) for track in midi_file.tracks]  # (tick, event)
+    melodic = []  # (track number, [(start tick, end tick, pitch)], end tick)
+    for number, events in enumerate(tracks, start=1):
+        notes = [
+            (note.onTime, note.offTime, note.event.pitch)
+            for note in midi.translate.getNotesFromEvents(events)
+            if note.event.channel != PERCUSSION_CHANNEL
+        ]
+        if notes:
+            melodic.append((number, notes, events[-1][0]))
     if not melodic:
         raise NabiyaError(f"{source}: no notes to read")
-    track = melodic[0]
+    number, track_notes, end_tick = melodic[0]
     clean = all(
         Fraction(tick, division).denominator <= CLEAN_DENOMINATOR
-        for start, end, _ in track.notes
+        for start, end, _ in track_notes
         for tick in (start, end)
     )
 
@@ -121,7 +145,7 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
         exact = Fraction(tick, division)
         return exact if clean else Fraction(round(exact * PERFORMANCE_GRID), PERFORMANCE_GRID)
 
-    played = sorted(((quarters(s), quarters(e), p) for s, e, p in track.notes), key=lambda n: (n[0], -n[2]))
+    played = sorted(((quarters(s), quarters(e), p) for s, e, p in track_notes), key=lambda n: (n[0], -n[2]))
     played = [note for note in played if note[1] > note[0]]  # notes shorter than the grid vanish
     overlapping, latest_end = False, Fraction(0)
     for start, end, _ in played:
@@ -129,13 +153,13 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
         latest_end = max(latest_end, end)
     problems = []
     if len(melodic) > 1:
-        problems.append(f"{len(melodic)} tracks have notes; reading only track {track.number}")
+        problems.append(f"{len(melodic)} tracks have notes; reading only track {number}")
     if overlapping:
         problems.append("it plays chords or overlapping notes; reading its top line (the highest note at each onset)")
     if problems:
         warnings.warn(f"{source}: " + "; ".join(problems), stacklevel=2)
+    meta, fifths = _meta(tracks)
     top_line = _top_line(played)
-    fifths, minor = next((track.key for track in tracks if track.key), (None, False))
     notes: list[Note] = []
     time = Fraction(0)
     for index, (start, end, pitch) in enumerate(top_line):
@@ -145,144 +169,125 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
             end = min(end, top_line[index + 1][0])
         notes.append(Note(pitch, end - start, spell(pitch, fifths)))
         time = end
-    song_end = quarters(track.end_tick)
-    if song_end > time:
-        notes.append(Note(None, song_end - time))
-    meta: dict = {}
-    meter = next((track.meter for track in tracks if track.meter), None)
-    if meter:
-        meta["meter"] = meter
-    if fifths is not None:
-        meta["key"] = key_name((_MINOR_TONICS if minor else _MAJOR_TONICS)[fifths + 7], "minor" if minor else "major")
-    tempo = next((track.tempo_bpm for track in tracks if track.tempo_bpm), 120.0)
-    return Song(tuple(notes), title=tracks[0].name or "", tempo_bpm=tempo, meta=meta)
+    if quarters(end_tick) > time:
+        notes.append(Note(None, quarters(end_tick) - time))
+    return Song(tuple(notes), title=_title(tracks[0]), tempo_bpm=meta.pop("tempo_bpm", 120.0), meta=meta)
 
 
-# --- reading ----------------------------------------------------------------------------------
+# --- reading helpers --------------------------------------------------------------------------
 
 
-@dataclass
-class _Track:
-    number: int  # 1-based, as people count tracks
-    notes: list[tuple[int, int, int]] = field(default_factory=list)  # (start tick, end tick, pitch)
-    end_tick: int = 0
-    name: str | None = None
-    tempo_bpm: float | None = None
-    meter: str | None = None
-    key: tuple[int, bool] | None = None  # (fifths, minor)
+def _read_midi_file(data: bytes, source: str):
+    """The file as a ``music21.midi.MidiFile``, checked more strictly than music21 does."""
+    from music21 import midi
 
-
-def _parse(data: bytes, source: str) -> tuple[int, list[_Track]]:
-    """The file's ticks per quarter note and its tracks."""
     if not data:
         raise NabiyaError(f"{source}: the file is empty")
-    if data[:4] != b"MThd":
+    if not data.startswith(b"MThd"):
         raise NabiyaError(f"{source}: not a MIDI file (it does not begin with 'MThd')")
-    position = 0
-    chunks = []
-    while position + 8 <= len(data):
-        kind, length = data[position : position + 4], struct.unpack(">I", data[position + 4 : position + 8])[0]
-        body = data[position + 8 : position + 8 + length]
-        if len(body) < length:
-            raise NabiyaError(
-                f"{source}, byte {position}: a {kind.decode('latin-1')!r} chunk of {length} bytes is cut short "
-                f"after {len(body)}"
-            )
-        chunks.append((kind, body, position + 8))
-        position += 8 + length
-    header = chunks[0][1]
-    if len(header) < 6:
-        raise NabiyaError(f"{source}: the MIDI header is {len(header)} bytes long, not 6")
-    _, _, division = struct.unpack(">HHH", header[:6])
-    if division & 0x8000:
+    midi_file = midi.MidiFile()
+    try:
+        midi_file.readstr(data)
+    except IndexError:  # music21 reads past the end of bytes that run out
+        raise NabiyaError(f"{source}: the file is cut short") from None
+    except Exception as error:  # music21 raises MidiException, ValueError, ... on damaged bytes
+        reason = " ".join(str(error).split()) or type(error).__name__
+        if "ticks per frame" in reason:
+            reason = "timing in SMPTE frames is not supported (only ticks per quarter note)"
+        elif "file format" in reason:
+            reason = f"a MIDI file of format {midi_file.format} (only formats 0 and 1 hold one song)"
+        elif "MTrk" in reason:
+            reason = "a track is cut short or missing (the header promises more tracks than the file holds)"
+        elif "badly formatted" in reason:
+            reason = "the MIDI header is damaged (its length is not 6)"
+        raise NabiyaError(f"{source}: not a readable MIDI file: {reason}") from None
+    if midi_file.ticksPerSecond:
         raise NabiyaError(f"{source}: timing in SMPTE frames is not supported (only ticks per quarter note)")
-    if division == 0:
+    if not midi_file.ticksPerQuarterNote:
         raise NabiyaError(f"{source}: the MIDI header gives 0 ticks per quarter note")
-    bodies = [(body, offset) for kind, body, offset in chunks[1:] if kind == b"MTrk"]
-    if not bodies:
+    if not midi_file.tracks:
         raise NabiyaError(f"{source}: the MIDI file has no tracks")
-    return division, [_read_track(body, offset, number, source) for number, (body, offset) in enumerate(bodies, 1)]
+    start = 14  # the header chunk
+    for number, track in enumerate(midi_file.tracks, start=1):
+        _check_track(track, number, start + 8, source)
+        start += 8 + len(track.data)
+    return midi_file
 
 
-def _read_track(body: bytes, offset: int, number: int, source: str) -> _Track:
-    track = _Track(number)
-    position, tick, status = 0, 0, None
-    sounding: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start ticks, oldest first
+def _check_track(track, number: int, start: int, source: str) -> None:
+    """Read a track's bytes once more with music21's event reader, but strictly.
 
-    def fail(problem: str) -> NabiyaError:
-        return NabiyaError(f"{source}, track {number}, byte {offset + position}: {problem}")
+    music21's ``MidiTrack`` skips events it cannot read, takes a stray data byte for a
+    note-on and reads a track cut short as far as it goes, silently; a melody read from
+    such a file would be wrong without a word, so nabiya raises instead, naming the byte
+    (``start`` is where the track's events begin in the file).
+    """
+    from music21 import midi
 
-    def take(count: int) -> bytes:
-        nonlocal position
-        if position + count > len(body):
-            raise fail("the track is cut short")
-        chunk = body[position : position + count]
-        position += count
-        return chunk
-
-    def length() -> int:
-        value = 0
-        for _ in range(4):
-            byte = take(1)[0]
-            value = (value << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                return value
-        raise fail("a number longer than 4 bytes")
-
-    while position < len(body):
-        tick += length()
-        first = take(1)[0]
-        if first == 0xFF:  # a meta event; it cancels running status
-            kind = take(1)[0]
-            payload = take(length())
-            status = None
-            if kind == 0x2F:
-                break
-            _read_meta(track, kind, payload)
-            continue
-        if first in (0xF0, 0xF7):  # system exclusive: skipped
-            take(length())
-            status = None
-            continue
-        if first >= 0xF0:
-            raise fail(f"0x{first:02X} is not an event a MIDI file may hold")
-        if first >= 0x80:
-            status = first
-        elif status is None:
-            raise fail(f"a data byte (0x{first:02X}) where an event was expected")
-        else:
-            position -= 1  # running status: this byte is the event's first data byte
-        kind, channel = status >> 4, status & 0x0F
-        values = take(1 if kind in (0xC, 0xD) else 2)
-        if any(value >= 0x80 for value in values):
-            raise fail(f"a data byte above 127 in event 0x{status:02X}")
-        if channel == PERCUSSION_CHANNEL or kind not in (0x8, 0x9):
-            continue
-        pitch, velocity = values
-        if kind == 0x9 and velocity > 0:
-            sounding.setdefault((channel, pitch), []).append(tick)
-        elif sounding.get((channel, pitch)):
-            track.notes.append((sounding[(channel, pitch)].pop(0), tick, pitch))
-    for (_, pitch), starts in sounding.items():  # notes never released end with the track
-        track.notes.extend((start, tick, pitch) for start in starts)
-    track.end_tick = tick
-    return track
+    rest, status = track.data, None
+    while rest:
+        place = f"{source}, track {number}, byte {start + len(track.data) - len(rest)}"
+        try:
+            _, rest = midi.DeltaTime(track).readUntilLowByte(rest)
+        except (IndexError, midi.MidiException):
+            raise NabiyaError(f"{place}: a delta time runs past the end of the track") from None
+        if len(rest) < 2:
+            break
+        first = rest[0]
+        if first < 0x80 and status is None:
+            raise NabiyaError(f"{place}: a data byte (0x{first:02X}) where an event was expected")
+        if 0xF0 < first < 0xFF and first != 0xF7:
+            raise NabiyaError(f"{place}: 0x{first:02X} is not an event a MIDI file may hold")
+        event = midi.MidiEvent(track)
+        event.lastStatusByte = status  # running status, as music21 keeps it
+        try:
+            rest = event.read(rest)
+        except Exception as error:  # MidiException, IndexError, ValueError
+            raise NabiyaError(f"{place}: {' '.join(str(error).split()) or type(error).__name__}") from None
+        if event.type == midi.MetaEvents.END_OF_TRACK:
+            return
+        if (event.isNoteOn() or event.isNoteOff()) and max(event.pitch, event.velocity) > 127:
+            raise NabiyaError(f"{place}: a data byte above 127 in a note event")
+        status = event.lastStatusByte
+    raise NabiyaError(f"{source}, track {number}: the track is cut short (it has no end-of-track event)")
 
 
-def _read_meta(track: _Track, kind: int, payload: bytes) -> None:
-    if kind == 0x03 and track.name is None:
-        track.name = payload.decode("utf-8", errors="replace").strip()
-    elif kind == 0x51 and len(payload) == 3 and track.tempo_bpm is None:
-        microseconds = int.from_bytes(payload, "big")
-        if microseconds:
-            # Round away the microsecond quantization, so that 92.5 bpm reads back as 92.5.
-            track.tempo_bpm = round(60_000_000 / microseconds, 2)
-    elif kind == 0x58 and len(payload) >= 2 and track.meter is None and payload[0] and payload[1] <= 6:
-        track.meter = f"{payload[0]}/{2 ** payload[1]}"
-    elif kind == 0x59 and len(payload) == 2 and track.key is None:
-        fifths, mode = struct.unpack(">bB", payload)
-        if -7 <= fifths <= 7:
-            track.key = (fifths, mode == 1)
+def _meta(tracks) -> tuple[dict, int | None]:
+    """The first tempo (``tempo_bpm``), meter and key of the file, and the key's fifths."""
+    from music21 import midi
+
+    translate = midi.translate
+    meta: dict = {}
+    fifths = None
+    for events in tracks:
+        for _, event in events:
+            try:
+                if event.type == midi.MetaEvents.SET_TEMPO and "tempo_bpm" not in meta:
+                    meta["tempo_bpm"] = float(translate.midiEventsToTempo(event).number)
+                elif event.type == midi.MetaEvents.TIME_SIGNATURE and "meter" not in meta:
+                    # Not translate.midiEventsToTimeSignature: its TimeSignature works out beat
+                    # groupings nabiya never uses, which takes a second for a damaged 250/2.
+                    meter = f"{event.data[0]}/{2 ** event.data[1]}"
+                    if parse_meter(meter):
+                        meta["meter"] = meter
+                elif event.type == midi.MetaEvents.KEY_SIGNATURE and "key" not in meta:
+                    found = translate.midiEventsToKey(event)
+                    name = key_name(found.tonic.name.lower().replace("-", "b"), found.mode)
+                    if parse_key(name):
+                        meta["key"], fifths = name, found.sharps
+            except Exception:  # a damaged meta event (no data, a tempo of 0) is as good as none
+                continue
+    return meta, fifths
+
+
+def _title(events) -> str:
+    """The name of a track: in the first track, the name of the whole file."""
+    from music21 import midi
+
+    for _, event in events:
+        if event.type == midi.MetaEvents.SEQUENCE_TRACK_NAME and isinstance(event.data, bytes):
+            return event.data.decode("utf-8", errors="replace").strip()
+    return ""
 
 
 def _top_line(played: list[tuple[Fraction, Fraction, int]]) -> list[tuple[Fraction, Fraction, int]]:
@@ -295,20 +300,3 @@ def _top_line(played: list[tuple[Fraction, Fraction, int]]) -> list[tuple[Fracti
             continue  # under a higher note that still sounds
         line.append((start, end, pitch))
     return line
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-def _variable_length(value: int) -> bytes:
-    """A MIDI variable-length quantity: 7 bits a byte, high bit set on all but the last."""
-    groups = [value & 0x7F]
-    value >>= 7
-    while value:
-        groups.append((value & 0x7F) | 0x80)
-        value >>= 7
-    return bytes(reversed(groups))
-
-
-def _meta(kind: int, payload: bytes) -> bytes:
-    return bytes([0xFF, kind]) + _variable_length(len(payload)) + payload
