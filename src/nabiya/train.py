@@ -53,6 +53,22 @@ class TrainResult:
     seconds: float
 
 
+# XLA:CPU options for the training loop, measured on the stateful LSTM (batch 1, 100,000
+# sequential Adam steps of ~70k parameters; benchmarks/bench_train.py):
+# - prefer 512-bit vectors: XLA's default is 256 even on AVX-512 CPUs; Adam's per-element
+#   divisions and square root, which bound its update, then take half the instructions
+#   (-35% per step on a Zen 5 EPYC). Ignored where the CPU has no 512-bit vectors.
+# - no parallel task assignment: it splits Adam's 512x128 updates over the intra-op threads,
+#   and at ~10 µs each the hand-off costs more than it saves (on 2 cores, and far more when
+#   other processes share them: 2x slower per step). The loop then runs on one thread.
+# Both change only how the same float32 operations are scheduled and vectorised; the
+# vector width may change the order of a dot's additions (round-off).
+_XLA_CPU_OPTIONS = {
+    "xla_cpu_prefer_vector_width": 512,
+    "xla_disable_hlo_passes": "cpu-parallel-task-assigner",
+}
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """Adam with the config's (Keras's default) hyperparameters."""
     return optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2, eps=config.epsilon)
@@ -90,7 +106,7 @@ def train(
     inputs = jnp.asarray(inputs, dtype=jnp.float32)
     targets = jnp.asarray(targets, dtype=jnp.int32)
     params, static = eqx.partition(model, eqx.is_array)
-    opt_state = make_optimizer(config).init(params)
+    opt_state = _init_optimizer_state(params, config)
     total = jnp.asarray(config.epochs, dtype=jnp.int32)
     losses, accuracies = [], []
     for first_epoch in range(0, config.epochs, config.epochs_per_block):
@@ -111,7 +127,13 @@ def train(
     )
 
 
+# Compiled once per config: run eagerly, the zeros of each parameter's shape compile one by one.
 @eqx.filter_jit
+def _init_optimizer_state(params, config: TrainConfig) -> optax.OptState:
+    return make_optimizer(config).init(params)
+
+
+@eqx.filter_jit(compiler_options=_XLA_CPU_OPTIONS)
 def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, total_epochs, config: TrainConfig):
     """Run ``config.epochs_per_block`` epochs from ``first_epoch``; epochs past the total are skipped.
 
