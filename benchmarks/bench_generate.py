@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import time
 
@@ -39,20 +38,10 @@ from nabiya.models import make_model
 from nabiya.music.songs import nabiya
 from nabiya.train import train
 
+from machine import cpu_name  # benchmarks/machine.py
+
 STEPS = 50
 TARGET_MS = 2.0
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 @eqx.filter_jit
 def _one_step(model, feature_table, tokens, state):

@@ -93,6 +93,18 @@ def test_run_writes_a_run_folder(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
+def test_the_cli_keeps_compiled_programs_between_runs(tmp_path):
+    """A second `nabiya run` skips compilation: the CLI fills a persistent XLA cache (a subprocess, so the
+    test's own JAX config is not the one under test)."""
+    import os
+
+    cache = tmp_path / "xla"
+    env = dict(os.environ, NABIYA_CACHE_DIR=str(cache))
+    subprocess.run([sys.executable, "-m", "nabiya", "run", "mlp", "--epochs", "2", "--quiet", "--out",
+                    str(tmp_path / "run")], env=env, check=True, capture_output=True)
+    assert cache.is_dir() and any(cache.iterdir())
+
+
 def test_compare_prints_one_table_and_draws_four_curves(tmp_path, capsys):
     code, out, err = _run_cli(["compare", "--epochs", "5", "--quiet", "--out", str(tmp_path / "cmp")], capsys)
     assert code == 0, err
