@@ -81,9 +81,7 @@ def make_model(config: ModelConfig, *, n_features: int, window: int, n_classes: 
 
 # One compiled function for the whole initialisation: run eagerly, each initialiser op
 # (the orthogonal one's QR above all) compiles on its own, ~1 s on first use on a CPU.
-# Optimisation level 1: it runs once, so a fast compile beats fast code (0.48 s instead of
-# 0.73 s to build on a 2-core EPYC; the same weights, bit for bit).
-@eqx.filter_jit(compiler_options={"xla_backend_optimization_level": 1})
+@eqx.filter_jit
 def _initialise(config: ModelConfig, n_features: int, window: int, n_classes: int, key: jax.Array) -> Model:
     hidden = config.hidden_size
     glorot = jax.nn.initializers.glorot_uniform()
