@@ -7,8 +7,7 @@ A run folder holds:
   training seconds, the vocabulary and the full config;
 - ``loss.png``: the loss curve;
 - ``song.*``, ``one_step.*``, ``full_song.*``: the original and both predictions (the
-  primer followed by the predicted notes) as MIDI and WAV, and where the format
-  writers are there, ABC, MusicXML and SVG sheet music;
+  primer followed by the predicted notes) as MIDI, WAV, ABC, MusicXML and SVG sheet music;
 - ``one_step_roll.png``, ``full_song_roll.png``: piano rolls of each prediction against
   the song, wrong notes marked.
 
@@ -80,23 +79,14 @@ def _write_run_files(result: "RunResult", folder: Path) -> None:
 
 
 def _write_song(song, path: Path) -> None:
-    if path.suffix == ".wav":
-        from nabiya.music.audio import write_wav
+    from nabiya.music.formats import write_song
 
-        write_wav(song, path)
-        return
-    try:
-        from nabiya.music.formats import write_song
-    except ImportError:  # format writers not installed in this build
-        return
     write_song(song, path)
 
 
 def _write_piano_rolls(result: "RunResult", folder: Path) -> None:
-    try:
-        from nabiya.plots import plot_piano_roll, save_figure
-    except ImportError:
-        return
+    from nabiya.plots import plot_piano_roll, save_figure
+
     for name in ("one_step", "full_song"):
         prediction = result.prediction_song(name)
         figure = plot_piano_roll(result.song, prediction, title=f"{result.preset}: {name.replace('_', '-')} prediction")
