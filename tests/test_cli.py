@@ -211,3 +211,13 @@ def test_songs_lists_the_built_in_songs(capsys):
     assert code == 0
     for name in ("nabiya", "twinkle", "ode_to_joy"):
         assert name in out
+
+
+def test_run_can_choose_the_note_encoding(tmp_path, capsys):
+    code, out, err = _run_cli(["run", "stateful", "--song", "ode_to_joy", "--features", "onehot", "--epochs", "2",
+                               "--quiet", "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["config"]["model"]["features"] == "onehot"
+    code, out, err = _run_cli(["run", "--features", "embedding"], capsys)
+    assert code == 2 and "invalid choice: 'embedding'" in err

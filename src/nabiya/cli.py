@@ -62,6 +62,7 @@ examples:
   nabiya run stateful --seed 7 --out runs/seed7
   nabiya run stateful2 --song tune.abc --tune 2 --save tune.nabiya
   nabiya run stateful2 --song "c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2"
+  nabiya run stateful --song ode_to_joy --features onehot
 """.format(presets=_PRESET_LIST)
 
 _COMPARE_EXAMPLES = """\
@@ -96,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"one of {', '.join(PRESETS)} (default: stateful2)")
     _add_song_options(run)
     _add_training_options(run)
+    run.add_argument("--features", choices=("index", "pitch_length", "onehot"),
+                     help="override the preset's note encoding: index (index / 13), pitch_length (pitch and "
+                     "length, the tutorial's two features) or onehot (one input per note, for songs where one "
+                     "number per pitch is a poor input)")
     run.add_argument("--save", metavar="FILE", help="also save the trained model to FILE (safetensors + JSON, no pickle)")
     run.set_defaults(handler=_cmd_run)
 
@@ -249,6 +254,10 @@ def _cmd_run(args) -> int:
     from nabiya.experiment import default_run_folder, run
 
     config = preset(args.preset).replace(epochs=args.epochs, seed=args.seed)
+    if args.features:
+        import dataclasses
+
+        config = config.replace(model=dataclasses.replace(config.model, features=args.features))
     song = _load_song(args)
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     if args.save:
