@@ -236,16 +236,17 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _load_song(args):
-    from nabiya.experiment import resolve_song
-
-    if getattr(args, "tune", None) is not None:
-        if not args.song:
+def _load_song(source: str | None, tune: str | None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
+    if tune is not None:
+        if not source:
             raise NabiyaError("--tune picks a tune of an ABC file given with --song")
         from nabiya.music.formats import read_song
 
-        return read_song(args.song, tune=args.tune)
-    return resolve_song(args.song)
+        return read_song(source, tune=tune)
+    from nabiya.experiment import resolve_song
+
+    return resolve_song(source)
 
 
 def _cmd_run(args) -> int:
@@ -258,7 +259,7 @@ def _cmd_run(args) -> int:
         import dataclasses
 
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
-    song = _load_song(args)
+    song = _load_song(args.song, args.tune)
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     if args.save:
         from nabiya.fileio import ensure_directory
@@ -277,7 +278,7 @@ def _cmd_compare(args) -> int:
     _use_compilation_cache()
     from nabiya.experiment import compare, default_run_folder
 
-    song = _load_song(args)
+    song = _load_song(args.song, args.tune)
     out = Path(args.out) if args.out else default_run_folder("compare")
     comparison = compare(song=song, epochs=args.epochs, seed=args.seed, out=out, progress=not args.quiet)
     from nabiya.display import print_comparison
@@ -295,14 +296,8 @@ def _cmd_songs(args) -> int:
 
 def _cmd_convert(args) -> int:
     from nabiya.music.formats import write_song
-    from nabiya.experiment import resolve_song
 
-    if args.tune is not None:
-        from nabiya.music.formats import read_song
-
-        song = read_song(args.input, tune=args.tune)
-    else:
-        song = resolve_song(args.input)
+    song = _load_song(args.input, args.tune)
     write_song(song, args.output)
     print(f"wrote {args.output} ({len(song)} notes)")
     return 0
@@ -333,9 +328,7 @@ def _cmd_generate(args) -> int:
 
 def _load_primer(text: str):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
-    from nabiya.experiment import resolve_song
-
-    return resolve_song(text).notes
+    return _load_song(text, None).notes
 
 
 def _version() -> str:

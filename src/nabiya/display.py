@@ -95,18 +95,9 @@ def print_songs() -> None:
     from nabiya.music import songs
 
     table = Table(title="built-in songs")
-    describe = getattr(songs, "describe_songs", None)
-    if describe is None:
-        for column in ("name", "title", "notes"):
-            table.add_column(column)
-        for name in songs.song_names():
-            song = songs.get_song(name)
-            table.add_row(name, song.title, str(len(song)))
-    else:
-        rows = describe()
-        columns = list(rows[0]) if rows else ["name"]
-        for column in columns:
-            table.add_column(str(column))
-        for row in rows:
-            table.add_row(*(str(row[column]) for column in columns))
+    rows = songs.describe_songs()
+    for column in rows[0]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
     _console().print(table)

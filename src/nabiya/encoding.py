@@ -15,6 +15,7 @@ pitch (rests first) and then by duration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -64,7 +65,7 @@ class Vocabulary:
         tokens = sorted({note.token for note in notes}, key=lambda t: (-1 if t[0] is None else t[0], t[1]))
         return cls(tuple(tokens))
 
-    @property
+    @cached_property  # looked up once per note; a frozen dataclass keeps it in __dict__
     def index_of(self) -> dict[Token, int]:
         return {token: index for index, token in enumerate(self.tokens)}
 

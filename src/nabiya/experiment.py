@@ -232,24 +232,16 @@ def resolve_song(song: Song | str | Sequence[str] | None) -> Song:
         return song
     if isinstance(song, (str, Path)):
         text = str(song)
-        if text.strip().lower() in songs.song_names() or _is_title(text):
-            return songs.get_song(text)
+        try:
+            return songs.get_song(text)  # a built-in song's short name or title
+        except NabiyaError:
+            pass
         if Path(text).exists() or Path(text).suffix.lower() in SONG_FILE_SUFFIXES:
             from nabiya.music.formats import read_song
 
             return read_song(text)
         return Song.from_codes(text)
     return Song.from_codes(list(song))
-
-
-def _is_title(text: str) -> bool:
-    from nabiya.music import songs
-
-    try:
-        songs.get_song(text)
-    except NabiyaError:
-        return False
-    return True
 
 
 def run(

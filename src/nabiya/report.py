@@ -18,14 +18,10 @@ failure never leaves a half-written run.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nabiya.fileio import _umask, ensure_directory
-from nabiya.errors import NabiyaError
+from nabiya.fileio import staged_folder
 
 if TYPE_CHECKING:
     from nabiya.experiment import Comparison, RunResult
@@ -95,46 +91,6 @@ def _write_piano_rolls(result: "RunResult", folder: Path) -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-class staged_folder:
-    """Build a folder under a temporary name beside ``out``, then move it into place.
-
-    If ``out`` does not exist or is empty, the staging folder is renamed to it; otherwise
-    each file is moved in with an atomic rename, replacing files of the same name.
-    On failure the staging folder is removed and ``out`` is untouched.
-    """
-
-    def __init__(self, out: str | Path):
-        self.out = Path(out)
-
-    def __enter__(self) -> Path:
-        parent = ensure_directory(self.out.parent if self.out.parent != Path("") else Path("."))
-        if self.out.exists() and not self.out.is_dir():
-            raise NabiyaError(f"cannot write run folder {str(self.out)!r}: a file of that name exists")
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=parent))
-        os.chmod(self.staging, 0o777 & ~_umask())  # mkdtemp makes folders private
-        return self.staging
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            return
-        try:
-            if self.out.is_dir() and not any(self.out.iterdir()):
-                self.out.rmdir()
-            if not self.out.exists():
-                os.rename(self.staging, self.out)
-                return
-            for item in self.staging.iterdir():
-                target = self.out / item.name
-                if target.is_dir() and item.is_dir():
-                    shutil.rmtree(target)
-                os.replace(item, target)
-            shutil.rmtree(self.staging, ignore_errors=True)
-        except OSError as problem:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            raise NabiyaError(f"cannot write run folder {str(self.out)!r}: {problem.strerror or problem}") from None
 
 
 def html_summary(results: list["RunResult"]) -> str:
