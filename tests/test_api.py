@@ -54,3 +54,17 @@ def test_run_accepts_note_codes_and_songs():
     result = nabiya.run("stateful2", song="c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2", epochs=5, progress=False)
     assert len(result.full_song.notes) == 11 - 4
     assert result.vocabulary.name == "tutorial" or len(result.vocabulary) > 0
+
+
+def test_predictions_keep_the_songs_meter_key_and_pickup():
+    """A 3/4 waltz in G with a pickup stays a 3/4 waltz in G in every prediction and file (issue 7.12)."""
+    from nabiya.music.abc import song_to_abc
+
+    waltz = nabiya.Song.from_codes("d4 g4 a4 b4 b2 a4 g4 f#4 g2. d4 g4 a4 b4 b2 a4 g4 f#4 g2.", title="Waltz",
+                                   meter="3/4", key="G major", pickup=1)
+    result = nabiya.run("mlp", song=waltz, epochs=2, progress=False)
+    for which in ("song", "one_step", "full_song"):
+        song = result.prediction_song(which)
+        assert (song.meter, song.key, song.pickup) == ("3/4", "G major", 1), which
+        abc = song_to_abc(song)
+        assert "M:3/4" in abc and "K:G" in abc and "^F" not in abc, abc

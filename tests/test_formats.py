@@ -31,7 +31,7 @@ RICH = Song(
     parse_codes(RICH_CODES),
     title="Test tune: Ünïcode & 나비",
     tempo_bpm=92.5,
-    meta={"meter": "3/4", "key": "G major", "pickup": Fraction(1)},
+    meter="3/4", key="G major", pickup=Fraction(1),
 )
 ROUND_TRIP_EXTENSIONS = [".abc", ".mid", ".midi", ".musicxml", ".xml", ".txt", ".notes"]
 
@@ -57,14 +57,14 @@ def test_a_song_survives_each_format(tmp_path, extension):
 def test_notation_formats_keep_spellings_meter_key_and_pickup(tmp_path, extension):
     back = read_song(write_song(RICH, tmp_path / f"tune{extension}"))
     assert spellings(back) == spellings(RICH)
-    assert back.meta["meter"] == "3/4"
-    assert back.meta["key"] == "G major"
-    assert Fraction(back.meta["pickup"]) == 1
+    assert back.meter == "3/4"
+    assert back.key == "G major"
+    assert back.pickup == 1
 
 
-def test_midi_keeps_meter_and_key_and_spells_black_keys_from_the_key(tmp_path):
+def test_midi_keeps_meter_key_and_pickup_and_spells_black_keys_from_the_key(tmp_path):
     back = read_song(write_song(RICH, tmp_path / "tune.mid"))
-    assert back.meta == {"meter": "3/4", "key": "G major"}
+    assert (back.meter, back.key, back.pickup) == ("3/4", "G major", 1)
     assert back.notes[3].spelling == "f#"  # a sharp key spells F sharp, not G flat
 
 
@@ -80,7 +80,7 @@ def test_the_abc_writer_marks_naturals_flats_triplets_and_ties():
 def test_the_abc_writer_marks_accidentals_for_readers_of_either_rule():
     # C# in one octave, then C natural in another octave, in one bar: whether a reader
     # carries the sharp to other octaves (music21) or not, the natural must be written.
-    song = Song(parse_codes("c#4 c'4 c#4 c#'4"), meta={"meter": "4/4"})
+    song = Song(parse_codes("c#4 c'4 c#4 c#'4"), meter="4/4")
     body = song_to_abc(song).splitlines()[-1]
     assert body == "^C2 =c2 ^C2 ^c2 |]"
     assert song_from_abc(song_to_abc(song)).notes == song.notes
@@ -127,7 +127,7 @@ def songs(draw):
     meter = draw(st.sampled_from(["4/4", "3/4", "6/8", "2/4", "2/2"]))
     key = draw(st.sampled_from(["C major", "G major", "D major", "F major", "Bb major", "A minor", "E minor", "Eb major"]))
     pickup = draw(st.sampled_from([0, Fraction(1, 2), Fraction(1)]))
-    return Song(tuple(notes), title=draw(st.sampled_from(["", "A tune"])), meta={"meter": meter, "key": key, "pickup": pickup})
+    return Song(tuple(notes), title=draw(st.sampled_from(["", "A tune"])), meter=meter, key=key, pickup=pickup)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -198,7 +198,7 @@ def test_the_first_tune_is_read_by_default_with_the_file_headers_unit_length(tun
     song = read_song(tunes_file)
     assert song.title == "First Tune"
     assert song.codes == ["c8", "d8", "e8", "f8", "g4", "g4"]
-    assert song.meta["meter"] == "2/4"
+    assert song.meter == "2/4"
 
 
 @pytest.mark.parametrize("tune", [2, "2", " 2 ", "second tune", "SECOND TUNE", "also known as"])
@@ -482,8 +482,8 @@ def test_a_tempo_slower_than_midi_can_hold_is_written_as_the_slowest():
 @pytest.mark.parametrize("key, spelled", [("E minor", "f#"), ("Bb major", "eb"), ("F minor", "ab"), ("A aeolian", "f")])
 def test_midi_keeps_major_and_minor_keys_and_spells_from_them(key, spelled):
     pitch = {"f#": 66, "eb": 63, "ab": 68, "f": 65}[spelled]
-    back = song_from_midi(song_to_midi(Song((Note(pitch, Fraction(1)),), meta={"key": key})))
-    assert back.meta["key"] == key.replace("aeolian", "minor")
+    back = song_from_midi(song_to_midi(Song((Note(pitch, Fraction(1)),), key=key)))
+    assert back.key == key.replace("aeolian", "minor")
     assert back.notes[0].spelling == spelled
 
 
@@ -496,7 +496,7 @@ def test_damage_in_a_later_midi_track_names_the_track_and_byte():
 def test_a_meter_nabiya_cannot_write_is_left_out():
     meter = (0, b"\xff\x58\x04\x03\x09\x18\x08")  # 3/512
     song = song_from_midi(midi_file([meter, (0, on(60)), (480, off(60))]))
-    assert song.codes == ["c4"] and "meter" not in song.meta
+    assert song.codes == ["c4"] and song.meter is None
 
 
 # --- MusicXML ---------------------------------------------------------------------------------
@@ -617,7 +617,7 @@ def music21_corpus_file(relative: str) -> Path:
 def test_a_reel_from_music21s_corpus():
     song = read_song(music21_corpus_file("ryansMammoth/PaddyMilesFricasseeReel.abc"))
     assert song.title == "PADDY MILES' FRICASSEE -- REEL."
-    assert song.meta["meter"] == "2/2" and song.meta["key"] == "G major"
+    assert song.meter == "2/2" and song.key == "G major"
     third = Fraction(1, 3)
     # "vgf|:eA ((3.A.A.A) edBc|": bowing marks and staccato dots, F sharp from the key, a triplet.
     assert [(note.pitch, note.duration) for note in song.notes[:10]] == [
@@ -677,7 +677,7 @@ def test_the_folk_corpus_loads_as_songs():
     songs = load_corpus(limit=3)
     assert len(songs) == 3
     first = songs[0]
-    assert first.title == "The Enchanted Valley" and first.meta["key"] == "G minor"
+    assert first.title == "The Enchanted Valley" and first.key == "G minor"
     assert first.meta["id"] == "oneills1850/0001-0050.abc#1"
     assert [(note.pitch, note.duration) for note in first.notes[:3]] == [
         (67, Fraction(3, 4)), (69, Fraction(1, 4)), (70, Fraction(1, 4))

@@ -37,7 +37,7 @@ def test_a_handful_of_other_tunes():
 @pytest.mark.parametrize("name", song_names())
 def test_every_built_in_song_fills_its_bars(name):
     song = get_song(name)
-    meter = parse_meter(song.meta["meter"])
+    meter = parse_meter(song.meter)
     bars = split_into_bars(song.notes, bar_quarters(meter))
     assert all(sum(piece.duration for piece in bar) == bar_quarters(meter) for bar in bars)
     assert not any(piece.tied for bar in bars for piece in bar)  # no note crosses a bar line

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import struct
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -146,7 +147,8 @@ def save_model(
         "window": int(config.window),
         "song": None
         if song is None
-        else {"title": song.title, "tempo_bpm": float(song.tempo_bpm), "codes": song.codes},
+        else {"title": song.title, "tempo_bpm": float(song.tempo_bpm), "codes": song.codes,
+              "meter": song.meter, "key": song.key, "pickup": str(song.pickup)},
         "summary": dict(summary or {}),
         "weights_sha256": _digest(tensors),
         "nabiya_version": _nabiya_version(),
@@ -224,13 +226,14 @@ def load_model(path: str | os.PathLike) -> SavedModel:
         song = None
         if song_data is not None:
             song = Song.from_codes(
-                song_data["codes"], title=song_data.get("title", ""), tempo_bpm=song_data.get("tempo_bpm", 120.0)
+                song_data["codes"], title=song_data.get("title", ""), tempo_bpm=song_data.get("tempo_bpm", 120.0),
+                meter=song_data.get("meter"), key=song_data.get("key"), pickup=Fraction(song_data.get("pickup") or 0),
             )
         summary = document.get("summary") or {}
         digest = document["weights_sha256"]
     except NabiyaError as error:
         raise fail(f"its metadata is invalid: {error}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
         detail = f"missing {error}" if isinstance(error, KeyError) else str(error).splitlines()[0]
         raise fail(f"its metadata is corrupt ({detail})") from None
 

@@ -320,7 +320,7 @@ def _cmd_generate(args) -> int:
 
         given = tuple(primer) if primer is not None else saved.song.notes[: saved.window]
         title = f"{saved.song.title if saved.song else 'melody'} (generated)"
-        melody = Song(given + tuple(notes), title=title, tempo_bpm=saved.song.tempo_bpm if saved.song else 120.0)
+        melody = (saved.song or Song(())).with_notes(given + tuple(notes), title=title)
         written = write_songs({"generated": melody}, args.out)
         print(f"wrote {args.out}: {', '.join(path.name for path in written)}", file=sys.stderr)
     return 0

@@ -135,7 +135,7 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     colors = [wrong_color if is_wrong else right_color for is_wrong in wrong]
     ax.barh(rows, durations, left=onsets, height=0.35, color=colors, edgecolor="none")
 
-    meter = parse_meter(truth.meta.get("meter"))
+    meter = parse_meter(truth.meter)
     if meter:
         bar_length = float(bar_quarters(meter))
         for bar_line in range(1, int(length / bar_length) + 1):

@@ -27,6 +27,7 @@ right pitch, whether a reader carries accidentals to other octaves or not.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -174,8 +175,8 @@ def song_from_abc(text: str, *, tune: str | int | None = None, source: str = "AB
         source: the file name, for error messages.
 
     Returns:
-        The melody with its title (``T:``) and tempo (``Q:``, else 120 bpm); ``meta``
-        holds ``meter``, ``key``, ``pickup`` where known and ``tune`` (the X: number).
+        The melody with its title (``T:``), tempo (``Q:``, else 120 bpm), meter, key and
+        pickup where known; ``meta`` holds ``tune`` (the X: number).
         Chord symbols (``"Am"``) and grace notes are left out; tied notes of one pitch
         become one note; repeats are not expanded (notes are read as written).
 
@@ -202,14 +203,13 @@ def song_from_abc(text: str, *, tune: str | int | None = None, source: str = "AB
     if hasattr(score, "scores") and len(score.scores):  # an Opus: take its one score
         score = score.scores[0]
     song = song_from_score(score, source=where)
-    meta = {**song.meta, "tune": chosen.reference}
-    return Song(song.notes, title=chosen.title, tempo_bpm=song.tempo_bpm, meta=meta)
+    return dataclasses.replace(song, title=chosen.title, meta={**song.meta, "tune": chosen.reference})
 
 
 def song_to_abc(song: Song, *, reference: int = 1) -> str:
     """Write a song as one ABC tune (L:1/8), which :func:`song_from_abc` reads back to the same notes.
 
-    The meter, key and pickup come from ``song.meta`` (4/4, C major and none when absent).
+    The song's meter, key and pickup are written (4/4, C major and none when it has none).
     Notes keep their spelling (``'bb'`` is written ``_B``); a note whose spelling does not
     fit its pitch, or needs more than a double sharp or flat, gets the usual piano name.
 
@@ -224,11 +224,11 @@ def song_to_abc(song: Song, *, reference: int = 1) -> str:
         G E E2 ^F D D2 |]
         <BLANKLINE>
     """
-    meter = parse_meter(song.meta.get("meter")) or DEFAULT_METER
-    key = parse_key(song.meta.get("key"))
+    meter = parse_meter(song.meter) or DEFAULT_METER
+    key = parse_key(song.key)
     tonic, mode, fifths = key if key else ("c", "major", 0)
     bar_length = bar_quarters(meter)
-    pickup = Fraction(song.meta.get("pickup") or 0)
+    pickup = song.pickup
     header = [f"X:{reference}"]
     if song.title:
         header.append("T:" + " ".join(song.title.split()).replace("%", "\\%"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from nabiya.errors import NabiyaError
-from nabiya.music.notation import parse_key, spell
+from nabiya.music.notation import key_name, parse_key, parse_meter, spell
 from nabiya.music.note import Note
 from nabiya.music.song import Song
 
@@ -46,8 +46,8 @@ def read_corpus_tune(record: Mapping | str, *, source: str = "folk corpus") -> S
     """A song from one corpus record (a parsed JSON object, or its line of text).
 
     Black keys are spelled from the tune's key (sharps in sharp keys, flats in flat ones);
-    the tempo is 120 bpm (the corpus has none); ``meta`` holds ``id``, ``collection``,
-    ``key`` and ``meter``.
+    the tempo is 120 bpm (the corpus has none); the key and meter are the record's;
+    ``meta`` holds ``id`` and ``collection``.
 
     Raises:
         NabiyaError: for a record that is not a tune, naming ``source`` and the note.
@@ -83,8 +83,10 @@ def read_corpus_tune(record: Mapping | str, *, source: str = "folk corpus") -> S
         notes.append(Note(pitch, duration, None if pitch is None else spell(pitch, fifths)))
     if not any(note.pitch is not None for note in notes):
         raise NabiyaError(f"{name}: the tune has no notes")
-    meta = {field: record[field] for field in ("id", "collection", "key", "meter") if isinstance(record.get(field), str)}
-    return Song(tuple(notes), title=str(record.get("title") or ""), meta=meta)
+    meta = {field: record[field] for field in ("id", "collection") if isinstance(record.get(field), str)}
+    meter = record.get("meter") if parse_meter(record.get("meter")) else None
+    return Song(tuple(notes), title=str(record.get("title") or ""), meter=meter,
+                key=None if key is None else key_name(key[0], key[1]), meta=meta)
 
 
 def iter_corpus(path: str | os.PathLike | None = None) -> Iterator[Song]:

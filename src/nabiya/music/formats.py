@@ -49,8 +49,8 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
 
     Returns:
         The song: notes with exact durations (rests have ``pitch=None``), the title and
-        tempo where the file has them (else ``''`` and 120 bpm), and ``meta`` with the
-        ``meter``, ``key`` and ``pickup`` where known.
+        tempo where the file has them (else ``''`` and 120 bpm), and the meter, key and
+        pickup where known.
 
     Raises:
         NabiyaError: for a missing, unreadable, empty or malformed file, or one that is not
@@ -182,7 +182,7 @@ def song_from_codes_text(text: str, *, source: str = "note codes") -> Song:
         >>> song.title, song.tempo_bpm, song.codes
         ('Start', 90.0, ['g8', 'e8', 'e4'])
     """
-    title, tempo_bpm, meta = "", 120.0, {}
+    title, tempo_bpm, notation = "", 120.0, {}
     for line_number, line in enumerate(text.splitlines(), start=1):
         match = _HEADER_COMMENT.match(line.strip())
         if not match:
@@ -197,17 +197,20 @@ def song_from_codes_text(text: str, *, source: str = "note codes") -> Song:
             tempo_bpm = float(number[1])
         elif name == "pickup":
             try:
-                meta["pickup"] = Fraction(value)
+                notation["pickup"] = Fraction(value)
             except (ValueError, ZeroDivisionError):
                 raise NabiyaError(
                     f"{source}: line {line_number}: pickup {value!r} is not a number of quarter notes, e.g. 1/2"
                 ) from None
         else:
-            meta[name] = value
+            notation[name] = value
     notes = parse_codes(text, source=source)
     if not notes:
         raise NabiyaError(f"{source}: no note codes in the file (codes look like g8 e8 e4)")
-    return Song(notes, title=title, tempo_bpm=tempo_bpm, meta=meta)
+    try:
+        return Song(notes, title=title, tempo_bpm=tempo_bpm, **notation)
+    except NabiyaError as error:
+        raise NabiyaError(f"{source}: {error}") from None
 
 
 def song_to_codes_text(song: Song) -> str:
@@ -224,8 +227,8 @@ def song_to_codes_text(song: Song) -> str:
         lines.append(f"% title: {' '.join(song.title.split())}")
     lines.append(f"% tempo: {song.tempo_bpm:g} bpm")
     for name in ("meter", "key", "pickup"):
-        if song.meta.get(name):
-            lines.append(f"% {name}: {song.meta[name]}")
+        if getattr(song, name):
+            lines.append(f"% {name}: {getattr(song, name)}")
     codes = song.codes
     for start in range(0, len(codes), CODES_PER_LINE):
         lines.append(" ".join(codes[start : start + CODES_PER_LINE]))

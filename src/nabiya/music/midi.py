@@ -28,7 +28,7 @@ import warnings
 from fractions import Fraction
 
 from nabiya.errors import NabiyaError
-from nabiya.music.notation import key_name, parse_key, parse_meter, spell
+from nabiya.music.notation import bar_quarters, key_name, parse_key, parse_meter, spell
 from nabiya.music.note import Note
 from nabiya.music.song import Song
 
@@ -65,10 +65,12 @@ def song_to_midi(song: Song) -> bytes:
     part = stream.Part()
     # music21 would wrap a tempo slower than MIDI can hold around to a fast one.
     part.append(tempo.MetronomeMark(number=max(song.tempo_bpm, MIN_TEMPO_BPM), referent=1.0))
-    time_signature = parse_meter(song.meta.get("meter"))
+    time_signature = parse_meter(song.meter)
     if time_signature:
-        part.append(meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}"))
-    parsed_key = parse_key(song.meta.get("key"))
+        # A pickup is a first bar of its own, shorter meter; the song's meter starts after it.
+        first = _pickup_meter(song.pickup, time_signature[1]) if song.pickup else time_signature
+        part.append(meter.TimeSignature(f"{first[0]}/{first[1]}"))
+    parsed_key = parse_key(song.key)
     if parsed_key:  # MIDI knows major and minor only: other modes keep their signature
         _, mode, fifths = parsed_key
         part.append(key.KeySignature(fifths).asKey("minor" if mode in ("minor", "aeolian") else "major"))
@@ -80,6 +82,8 @@ def song_to_midi(song: Song) -> bytes:
             for played in song.notes
         ]
     )
+    if time_signature and song.pickup:
+        part.insert(float(song.pickup), meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}"))
     midi_file = midi.translate.streamToMidiFile(part, addEndDelay=False)
     tempo_track, melody_track = midi_file.tracks[0], midi_file.tracks[-1]
     if song.title:  # music21 writes no title; the standard's place for one is the first track's name
@@ -106,8 +110,8 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
 
     Returns:
         The melody of the first track with notes (its top line if it has chords), titled
-        with the first track's name, at the first tempo (120 bpm if none); ``meta`` holds
-        ``meter`` and ``key`` where the file has them. Black keys are spelled from the key
+        with the first track's name, at the first tempo (120 bpm if none), with the
+        meter and key where the file has them. Black keys are spelled from the key
         signature.
 
     Raises:
@@ -158,7 +162,7 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
         problems.append("it plays chords or overlapping notes; reading its top line (the highest note at each onset)")
     if problems:
         warnings.warn(f"{source}: " + "; ".join(problems), stacklevel=2)
-    meta, fifths = _meta(tracks)
+    meta, fifths = _meta(tracks, division)
     top_line = _top_line(played)
     notes: list[Note] = []
     time = Fraction(0)
@@ -171,7 +175,7 @@ def song_from_midi(data: bytes, *, source: str = "MIDI data") -> Song:
         time = end
     if quarters(end_tick) > time:
         notes.append(Note(None, quarters(end_tick) - time))
-    return Song(tuple(notes), title=_title(tracks[0]), tempo_bpm=meta.pop("tempo_bpm", 120.0), meta=meta)
+    return Song(tuple(notes), title=_title(tracks[0]), tempo_bpm=meta.pop("tempo_bpm", 120.0), **meta)
 
 
 # --- reading helpers --------------------------------------------------------------------------
@@ -252,24 +256,36 @@ def _check_track(track, number: int, start: int, source: str) -> None:
     raise NabiyaError(f"{source}, track {number}: the track is cut short (it has no end-of-track event)")
 
 
-def _meta(tracks) -> tuple[dict, int | None]:
-    """The first tempo (``tempo_bpm``), meter and key of the file, and the key's fifths."""
+def _pickup_meter(pickup: Fraction, denominator: int) -> tuple[int, int]:
+    """The meter of a pickup bar: 1 quarter in 6/8 is 2/8, half a quarter in 3/4 is 1/8."""
+    while (pickup * denominator / 4).denominator != 1:
+        denominator *= 2
+    return int(pickup * denominator / 4), denominator
+
+
+def _meta(tracks, division: int) -> tuple[dict, int | None]:
+    """The first tempo (``tempo_bpm``), meter, pickup and key of the file, and the key's fifths.
+
+    A pickup is written as a first meter that lasts exactly one bar of its own and is
+    shorter than a bar of the meter that follows (a 1/4 bar before 3/4 bars).
+    """
     from music21 import midi
 
     translate = midi.translate
     meta: dict = {}
     fifths = None
+    meters: list[tuple[int, str]] = []  # (tick, meter) of the first track with meters
     for events in tracks:
-        for _, event in events:
+        for tick, event in events:
             try:
                 if event.type == midi.MetaEvents.SET_TEMPO and "tempo_bpm" not in meta:
                     meta["tempo_bpm"] = float(translate.midiEventsToTempo(event).number)
-                elif event.type == midi.MetaEvents.TIME_SIGNATURE and "meter" not in meta:
+                elif event.type == midi.MetaEvents.TIME_SIGNATURE and len(meters) < 2:
                     # Not translate.midiEventsToTimeSignature: its TimeSignature works out beat
                     # groupings nabiya never uses, which takes a second for a damaged 250/2.
                     meter = f"{event.data[0]}/{2 ** event.data[1]}"
-                    if parse_meter(meter):
-                        meta["meter"] = meter
+                    if parse_meter(meter) and (not meters or tick > meters[-1][0]):
+                        meters.append((tick, meter))
                 elif event.type == midi.MetaEvents.KEY_SIGNATURE and "key" not in meta:
                     found = translate.midiEventsToKey(event)
                     name = key_name(found.tonic.name.lower().replace("-", "b"), found.mode)
@@ -277,6 +293,12 @@ def _meta(tracks) -> tuple[dict, int | None]:
                         meta["key"], fifths = name, found.sharps
             except Exception:  # a damaged meta event (no data, a tempo of 0) is as good as none
                 continue
+    if meters:
+        meta["meter"] = meters[0][1]
+    if len(meters) == 2 and meters[0][0] == 0:
+        first_bar = bar_quarters(parse_meter(meters[0][1]))
+        if Fraction(meters[1][0], division) == first_bar < bar_quarters(parse_meter(meters[1][1])):
+            meta["meter"], meta["pickup"] = meters[1][1], first_bar
     return meta, fifths
 
 

@@ -7,7 +7,7 @@ sharps in sharp keys, flats in flat keys, and the usual piano names otherwise.
 Keys are written as ``"<tonic> <mode>"``, e.g. ``"G major"``, ``"E minor"``, ``"Bb major"``,
 ``"D dorian"``; a key signature is its number of *fifths*: sharps positive, flats negative.
 Meters are written ``"3/4"``. A song keeps its key, meter and pickup (the length of an
-incomplete first bar, in quarter notes) in ``Song.meta`` when its file had them; the
+incomplete first bar, in quarter notes) as ``Song.meter``, ``Song.key`` and ``Song.pickup``; the
 writers of ABC, MusicXML and MIDI use them to draw bars.
 """
 

@@ -42,7 +42,7 @@ def song_from_score(score, *, source: str) -> Song:
 
     Returns:
         The song, titled from the score's metadata, with the first tempo mark (120 bpm
-        when there is none); ``meta`` holds ``meter``, ``key`` and ``pickup`` where known.
+        when there is none), and its meter, key and pickup where known.
         When the score has several parts with notes, the first is read and a warning says so.
 
     Raises:
@@ -100,17 +100,17 @@ def song_from_score(score, *, source: str) -> Song:
             tie_open = tie is not None and tie.type in ("start", "continue")
     if all(note.pitch is None for note in notes):
         raise NabiyaError(f"{source}: no notes to read (only rests)")
-    meta = _score_meta(score, part)
-    meter = parse_meter(meta.get("meter"))
+    notation = _score_notation(score, part)
+    meter = parse_meter(notation.get("meter"))
     if meter and len(measures) > 1 and 0 < first_measure_quarters < bar_quarters(meter):
-        meta["pickup"] = first_measure_quarters
-    return Song(tuple(notes), title=_title(score), tempo_bpm=_tempo(score), meta=meta)
+        notation["pickup"] = first_measure_quarters
+    return Song(tuple(notes), title=_title(score), tempo_bpm=_tempo(score), **notation)
 
 
 def song_to_score(song: Song):
     """A music21 score of the song: one part, in measures, notes tied across bar lines.
 
-    The meter, key and pickup come from ``song.meta`` (4/4, C major and none when absent).
+    The song's meter, key and pickup are written (4/4, C major and none when it has none).
 
     Example:
         >>> score = song_to_score(Song.from_codes("c4 d4 e2", title="Up"))
@@ -119,10 +119,10 @@ def song_to_score(song: Song):
     """
     from music21 import key, metadata, meter, note, stream, tempo, tie
 
-    time_signature = parse_meter(song.meta.get("meter")) or DEFAULT_METER
-    parsed_key = parse_key(song.meta.get("key"))
+    time_signature = parse_meter(song.meter) or DEFAULT_METER
+    parsed_key = parse_key(song.key)
     bar_length = bar_quarters(time_signature)
-    pickup = Fraction(song.meta.get("pickup") or 0)
+    pickup = song.pickup
     pickup = pickup if 0 < pickup < bar_length else Fraction(0)
     score = stream.Score()
     score.metadata = metadata.Metadata(title=song.title)
@@ -263,7 +263,8 @@ def _note_of(element, place: str) -> Note:
     return Note(pitch, duration, spelling if fits(pitch, spelling) else None)
 
 
-def _score_meta(score, part) -> dict:
+def _score_notation(score, part) -> dict:
+    """The first meter and key of a part (or its score), as Song keyword arguments."""
     from music21 import key, meter
 
     meta: dict = {}

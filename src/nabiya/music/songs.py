@@ -1,7 +1,7 @@
 """Built-in songs: the tutorial's 나비야 first, then a handful of well-known public-domain tunes.
 
 Each is a public-domain melody written in nabiya's note codes, with its tempo, meter and
-key (kept in ``Song.meta`` for the ABC, MusicXML and MIDI writers). ``get_song(name)``
+key (``Song.meter`` and ``Song.key``, which the ABC, MusicXML and MIDI writers use). ``get_song(name)``
 finds one by its short name or its title.
 
 Beyond 나비야's vocabulary (seven pitches of one octave, quarters and eighths), the
@@ -100,7 +100,7 @@ def song_names() -> list[str]:
 def get_song(name: str = "nabiya") -> Song:
     """A built-in song by short name (``'nabiya'``) or title (``'나비야'``, ``'Frère Jacques'``).
 
-    The song's ``meta`` holds its ``meter`` and ``key``.
+    The song has its ``meter`` and ``key``.
 
     Raises:
         NabiyaError: for an unknown name, listing the known ones.
@@ -114,8 +114,7 @@ def get_song(name: str = "nabiya") -> Song:
         title = song.title.lower()
         if key in (short, title) or key == title.split(" (")[0]:
             notes = parse_codes(song.codes, source=f"built-in song {short}")
-            meta = {"meter": song.meter, "key": song.key}
-            return Song(notes, title=song.title, tempo_bpm=song.tempo_bpm, meta=meta)
+            return Song(notes, title=song.title, tempo_bpm=song.tempo_bpm, meter=song.meter, key=song.key)
     raise NabiyaError(f"unknown song {name!r}: the built-in songs are {', '.join(song_names())}")
 
 
