@@ -9,6 +9,7 @@ from nabiya.errors import NabiyaError
 from nabiya.music.abc import song_from_abc, song_to_abc
 from nabiya.music.midi import song_from_midi, song_to_midi
 from nabiya.music.notation import bar_quarters, parse_meter, split_into_bars
+from nabiya.music.song import Song
 from nabiya.music.songs import NABIYA_CODES, describe_songs, get_song, nabiya, song_names
 
 # The tutorial's `seq`, copied here so that a change to the built-in song shows.
@@ -106,3 +107,21 @@ def test_a_piano_roll_marks_the_wrong_notes_of_a_prediction_in_red():
     import matplotlib.pyplot as plt
 
     plt.close(figure)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: Song.from_codes("c:999999999"), "longer than nabiya's limit of 256"),
+        (lambda: Song.from_codes("c4", tempo_bpm=0.00001), "outside nabiya's range of 1 to 1000"),
+        (lambda: Song.from_codes("c4", tempo_bpm=float("nan")), "outside nabiya's range"),
+        (lambda: Song.from_codes(["c1"] * 100_001), "longer than nabiya's limit of 100000"),
+        (lambda: Song.from_codes(["c:256"] * 400, tempo_bpm=1.0), "hours is longer than nabiya's limit of 6 hours"),
+        (lambda: Song.from_codes("c4", meter="3/5"), "is not a meter"),
+        (lambda: Song.from_codes("c4", key="H major"), "is not a key"),
+        (lambda: Song.from_codes("c4", pickup=-1), "at least 0"),
+    ],
+)
+def test_songs_beyond_the_documented_limits_are_refused_as_they_are_built(build, message):
+    with pytest.raises(NabiyaError, match=message):
+        build()

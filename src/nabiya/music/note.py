@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from nabiya.errors import NabiyaError
+from nabiya.music.limits import MAX_NOTE_QUARTERS
 
 LETTER_SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 MIDDLE_C = 60
@@ -69,6 +70,11 @@ class Note:
         object.__setattr__(self, "duration", Fraction(self.duration))
         if self.duration <= 0:
             raise NabiyaError(f"a note's duration must be positive, not {self.duration}")
+        if self.duration > MAX_NOTE_QUARTERS:
+            raise NabiyaError(
+                f"a note of {_short(self.duration)} quarter notes is longer than nabiya's limit of "
+                f"{MAX_NOTE_QUARTERS} (64 bars of 4/4)"
+            )
         if self.pitch is not None and not 0 <= self.pitch <= 127:
             raise NabiyaError(f"pitch {self.pitch} is outside MIDI's range 0..127")
 
@@ -194,6 +200,12 @@ def _format_length(duration: Fraction) -> str:
     if duration.denominator == 1:
         return f":{duration.numerator}"
     return f":{duration.numerator}/{duration.denominator}"
+
+
+def _short(number: Fraction) -> str:
+    """A number for a message, cut short when it has hundreds of digits."""
+    text = str(number)
+    return text if len(text) <= 24 else f"{float(number):.3g}"
 
 
 def _at(where: str) -> str:

@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from nabiya.errors import NabiyaError
+from nabiya.music.limits import MAX_SONG_NOTES, MAX_SONG_SECONDS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from nabiya.music.notation import bar_quarters, key_name, parse_key, parse_meter
 from nabiya.music.note import Note, parse_codes
 
@@ -46,8 +47,17 @@ class Song:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "notes", tuple(self.notes))
-        if not self.tempo_bpm > 0:
-            raise NabiyaError(f"tempo must be positive, not {self.tempo_bpm} bpm")
+        if not MIN_TEMPO_BPM <= self.tempo_bpm <= MAX_TEMPO_BPM:
+            raise NabiyaError(
+                f"a tempo of {self.tempo_bpm:g} bpm is outside nabiya's range of {MIN_TEMPO_BPM:g} to {MAX_TEMPO_BPM:g}"
+            )
+        if len(self.notes) > MAX_SONG_NOTES:
+            raise NabiyaError(f"a song of {len(self.notes)} notes is longer than nabiya's limit of {MAX_SONG_NOTES}")
+        seconds = float(sum(note.duration for note in self.notes)) * 60.0 / self.tempo_bpm
+        if seconds > MAX_SONG_SECONDS:
+            raise NabiyaError(
+                f"a song of {seconds / 3600:.1f} hours is longer than nabiya's limit of {MAX_SONG_SECONDS // 3600} hours"
+            )
         if self.meter is not None:
             meter = parse_meter(self.meter)
             if meter is None:

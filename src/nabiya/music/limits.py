@@ -1,0 +1,27 @@
+"""The documented limits of what nabiya reads and writes, checked before any work is done.
+
+A melody beyond these is not a melody a person wrote or could listen to; it is a typo
+(``c:999999999``), a damaged file or an attack, and would otherwise exhaust memory or time
+in the readers, writers and renderers (music21, verovio, WAV synthesis). Every reader checks
+them before it hands a tune on, and :class:`~nabiya.music.note.Note` and
+:class:`~nabiya.music.song.Song` check them as they are built, so no song beyond them exists.
+
+=========================  ===========================================================
+limit                      value
+=========================  ===========================================================
+a note's duration          at most ``MAX_NOTE_QUARTERS`` quarter notes (64 bars of 4/4)
+a song's notes             at most ``MAX_SONG_NOTES``
+a song's length            at most ``MAX_SONG_SECONDS`` seconds at its tempo (6 hours)
+tempo                      ``MIN_TEMPO_BPM`` to ``MAX_TEMPO_BPM`` quarter notes a minute
+a file read as a song      at most ``MAX_FILE_BYTES`` bytes
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+MAX_NOTE_QUARTERS = 256
+MAX_SONG_NOTES = 100_000
+MAX_SONG_SECONDS = 6 * 60 * 60
+MIN_TEMPO_BPM = 1.0
+MAX_TEMPO_BPM = 1000.0
+MAX_FILE_BYTES = 64 * 1024 * 1024
