@@ -44,24 +44,23 @@ STEPS = 50
 TARGET_MS = 2.0
 
 @eqx.filter_jit
-def _one_step(model, feature_table, tokens, state):
+def _one_step(model, tokens, state):
     """One note of the tutorial's loop: the window's logits, and the state after it."""
-    return model(feature_table[tokens], state)
+    return model(tokens, state)
 
 
-def per_note_greedy(model, feature_table, primer, steps: int, *, stateful: bool) -> np.ndarray:
+def per_note_greedy(model, primer, steps: int) -> np.ndarray:
     """The tutorial's full-song prediction: a Python loop, one compiled call and one argmax per note."""
-    table = jnp.asarray(feature_table, jnp.float32)
     window = [int(token) for token in primer]
     initial_state = model.initial_state()
     state = initial_state
     out = []
     for _ in range(steps):
-        logits, next_state = _one_step(model, table, jnp.asarray(window, jnp.int32), state)
+        logits, next_state = _one_step(model, jnp.asarray(window, jnp.int32), state)
         token = int(np.argmax(np.asarray(logits)))
         out.append(token)
         window = window[1:] + [token]
-        state = next_state if stateful else initial_state
+        state = next_state if model.stateful else initial_state
     return np.asarray(out, dtype=np.int32)
 
 
@@ -89,26 +88,23 @@ def main(argv=None) -> None:
     table = vocabulary.feature_table(config.model.features)
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
     model = make_model(
-        config.model, n_features=table.shape[1], window=config.window, n_classes=count_classes(windows), key=init_key
+        config.model, feature_table=table, window=config.window, n_classes=count_classes(windows), key=init_key
     )
     if args.trained:
-        model = train(model, windows.features(table), windows.targets, config.train, key=train_key).model
+        model = train(model, windows.inputs, windows.targets, config.train, key=train_key).model
     primer = indices[: config.window]
     key = jax.random.key(0)
 
     # The per-note loop must compute what the compiled one does, or the comparison means nothing.
-    reference = continue_greedy(model, table, primer, STEPS, stateful=True)
-    assert np.array_equal(per_note_greedy(model, table, primer, STEPS, stateful=True), reference)
-    assert np.array_equal(generate(model, table, primer, STEPS, stateful=True), reference)
+    reference = continue_greedy(model, primer, STEPS)
+    assert np.array_equal(per_note_greedy(model, primer, STEPS), reference)
+    assert np.array_equal(generate(model, primer, STEPS), reference)
 
     cases = [
-        ("greedy, one compiled scan", lambda: generate(model, table, primer, STEPS, stateful=True, strategy=Greedy())),
-        ("top-p 0.9, one compiled scan",
-         lambda: generate(model, table, primer, STEPS, stateful=True, strategy=TopP(0.9), key=key)),
-        ("beam width 4, one compiled scan",
-         lambda: generate(model, table, primer, STEPS, stateful=True, strategy=Beam(4))),
-        ("greedy, one jitted call per note (tutorial style)",
-         lambda: per_note_greedy(model, table, primer, STEPS, stateful=True)),
+        ("greedy, one compiled scan", lambda: generate(model, primer, STEPS, strategy=Greedy())),
+        ("top-p 0.9, one compiled scan", lambda: generate(model, primer, STEPS, strategy=TopP(0.9), key=key)),
+        ("beam width 4, one compiled scan", lambda: generate(model, primer, STEPS, strategy=Beam(4))),
+        ("greedy, one jitted call per note (tutorial style)", lambda: per_note_greedy(model, primer, STEPS)),
     ]  # fmt: skip
 
     weights = "trained 2000 epochs" if args.trained else "freshly initialised"

@@ -47,7 +47,7 @@ TARGET_SECONDS = 5.0
 
 
 def tutorial_data():
-    """The preset's config, its windows as features and targets, make_model's size arguments, and keys."""
+    """The preset's config, its token windows and targets, make_model's arguments, keys, and the windows' features."""
     import jax
 
     from nabiya.config import preset
@@ -61,8 +61,8 @@ def tutorial_data():
     windows = make_windows(vocabulary.encode(song.notes), config.window)
     table = vocabulary.feature_table(config.model.features)
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
-    model_args = dict(n_features=table.shape[1], window=config.window, n_classes=count_classes(windows))
-    return config, windows.features(table), windows.targets, model_args, init_key, train_key
+    model_args = dict(feature_table=table, window=config.window, n_classes=count_classes(windows))
+    return config, windows.inputs, windows.targets, model_args, init_key, train_key, windows.features(table)
 
 
 def first_perfect_epoch(accuracies) -> int | None:
@@ -86,7 +86,7 @@ def nabiya_worker(epochs: int) -> dict:
     from nabiya.models import make_model
     from nabiya.train import train
 
-    config, inputs, targets, model_args, init_key, train_key = tutorial_data()
+    config, inputs, targets, model_args, init_key, train_key, _ = tutorial_data()
     train_config = dataclasses.replace(config.train, epochs=epochs)
     block_ends = []
 
@@ -122,7 +122,7 @@ def torch_worker(epochs: int, adam: str) -> dict:
     from torch.nn import functional
 
     torch.set_num_threads(1)
-    config, inputs, targets, model_args, init_key, _ = tutorial_data()
+    config, _, targets, model_args, init_key, _, inputs = tutorial_data()
     from nabiya.models import make_model
 
     initial = make_model(config.model, key=init_key, **model_args)  # same starting weights

@@ -22,7 +22,7 @@ from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
 from nabiya.generate import TopP, generate, predict_windows
-from nabiya.models import make_model
+from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
 
 
@@ -44,10 +44,10 @@ class Run:
         self.table = self.vocabulary.feature_table(self.config.model.features)
         self.n_classes = count_classes(self.windows)
         model = make_model(
-            self.config.model, n_features=self.table.shape[1], window=self.config.window,
+            self.config.model, feature_table=self.table, window=self.config.window,
             n_classes=self.n_classes, key=jax.random.key(self.config.seed),
         )  # fmt: skip
-        params, static = eqx.partition(model, eqx.is_array)
+        params, static = eqx.partition(model, trainable(model))
         leaves, treedef = jax.tree_util.tree_flatten(params)
         noise = np.random.default_rng(self.config.seed)
         leaves = [
@@ -58,14 +58,11 @@ class Run:
         self.summary = {"epochs": 2000, "final_loss": np.float32(0.25), "losses": np.array([1.5, 0.25])}
 
     def save(self, path, **changes) -> Path:
-        arguments = dict(
-            config=self.config, vocabulary=self.vocabulary, n_features=self.table.shape[1],
-            n_classes=self.n_classes, song=self.song, summary=self.summary,
-        )  # fmt: skip
-        return save_model(path, self.model, **{**arguments, **changes})
+        arguments = dict(config=self.config, vocabulary=self.vocabulary, song=self.song, summary=self.summary)
+        return save_model(path, changes.pop("model", self.model), **{**arguments, **changes})
 
     def inputs(self) -> np.ndarray:
-        return self.windows.features(self.table)
+        return self.windows.inputs
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +96,11 @@ def test_round_trip_gives_identical_weights_and_predictions(run, saved_file):
     assert saved.summary == {"epochs": 2000, "final_loss": 0.25, "losses": [1.5, 0.25]}
     assert saved.format_version == FORMAT_VERSION and saved.path == saved_file
     inputs = run.inputs()
-    assert np.array_equal(
-        predict_windows(saved.model, inputs, stateful=True), predict_windows(run.model, inputs, stateful=True)
-    )
+    assert np.array_equal(predict_windows(saved.model, inputs), predict_windows(run.model, inputs))
     primer, key = run.indices[:4], jax.random.key(3)
     assert np.array_equal(
-        generate(saved.model, saved.feature_table, primer, 30, stateful=True, strategy=TopP(0.9), key=key),
-        generate(run.model, run.table, primer, 30, stateful=True, strategy=TopP(0.9), key=key),
+        generate(saved.model, primer, 30, strategy=TopP(0.9), key=key),
+        generate(run.model, primer, 30, strategy=TopP(0.9), key=key),
     )
 
 
@@ -113,17 +108,18 @@ def test_an_mlp_round_trips_too(tmp_path):
     mlp = Run("mlp")  # its arrays sit in a list: names with indices
     saved = load_model(mlp.save(tmp_path / "mlp.safetensors"))
     names = sorted(safetensors.numpy.load_file(tmp_path / "mlp.safetensors"))
-    assert names == [f"mlp.layers.{i}.{kind}" for i in range(3) for kind in ("bias", "weight")]
+    assert names == ["features"] + [f"mlp.layers.{i}.{kind}" for i in range(3) for kind in ("bias", "weight")]
+    assert not saved.stateful
     inputs = mlp.inputs()
-    assert np.array_equal(
-        predict_windows(saved.model, inputs, stateful=False), predict_windows(mlp.model, inputs, stateful=False)
-    )
+    assert np.array_equal(predict_windows(saved.model, inputs), predict_windows(mlp.model, inputs))
 
 
 def test_the_file_is_plain_safetensors_with_the_metadata_in_its_header(saved_file, run):
     with safetensors.safe_open(str(saved_file), framework="numpy") as file:
         metadata = file.metadata()
-        assert sorted(file.keys()) == ["cell.bias", "cell.weight_hh", "cell.weight_ih", "head.bias", "head.weight"]
+        assert sorted(file.keys()) == [
+            "cell.bias", "cell.weight_hh", "cell.weight_ih", "features", "head.bias", "head.weight"
+        ]  # fmt: skip
     assert metadata["format"] == FORMAT_NAME and metadata["format_version"] == str(FORMAT_VERSION)
     document = json.loads(metadata["nabiya"])
     assert document["config"] == run.config.to_json()
@@ -141,17 +137,17 @@ def test_a_new_process_predicts_exactly_the_same(run, saved_file, tmp_path):
         from nabiya.generate import TopP, generate, predict_windows
         saved = load_model(sys.argv[1])
         indices = saved.vocabulary.encode(saved.song.notes)
-        inputs = saved.feature_table[np.stack([indices[i : i + 4] for i in range(len(indices) - 4)])]
-        np.save(sys.argv[2] + "/logits.npy", predict_windows(saved.model, inputs, stateful=True))
-        np.save(sys.argv[2] + "/sampled.npy", generate(saved.model, saved.feature_table, indices[:4], 30,
-                stateful=True, strategy=TopP(0.9), key=jax.random.key(3)))
+        windows = np.stack([indices[i : i + 4] for i in range(len(indices) - 4)])
+        np.save(sys.argv[2] + "/logits.npy", predict_windows(saved.model, windows))
+        np.save(sys.argv[2] + "/sampled.npy", generate(saved.model, indices[:4], 30, strategy=TopP(0.9),
+                key=jax.random.key(3)))
         """
     )
     subprocess.run([sys.executable, "-c", script, str(saved_file), str(tmp_path)], check=True, timeout=120)
-    assert np.array_equal(np.load(tmp_path / "logits.npy"), predict_windows(run.model, run.inputs(), stateful=True))
+    assert np.array_equal(np.load(tmp_path / "logits.npy"), predict_windows(run.model, run.inputs()))
     assert np.array_equal(
         np.load(tmp_path / "sampled.npy"),
-        generate(run.model, run.table, run.indices[:4], 30, stateful=True, strategy=TopP(0.9), key=jax.random.key(3)),
+        generate(run.model, run.indices[:4], 30, strategy=TopP(0.9), key=jax.random.key(3)),
     )
 
 
@@ -206,12 +202,14 @@ def test_a_damaged_file_is_a_one_line_error_naming_it(case, saved_file, tmp_path
 REWRITE_CASES = {
     "not a nabiya model": (dict(metadata=lambda header: {"format": "pt"}), "not a nabiya model"),
     "no metadata": (dict(metadata=lambda header: None), "not a nabiya model"),
-    "newer format": (dict(metadata=lambda header: {**header, "format_version": "2"}), "newer nabiya"),
+    "newer format": (
+        dict(metadata=lambda header: {**header, "format_version": str(FORMAT_VERSION + 1)}), "newer nabiya"
+    ),
     "unknown format version": (dict(metadata=lambda header: {**header, "format_version": "one"}), "format version"),
     "corrupt metadata JSON": (dict(metadata=lambda header: {**header, "nabiya": "{not json"}), "metadata is corrupt"),
     "metadata without config": (dict(metadata=_with_document(lambda d: d.pop("config"))), "'config'"),
     "invalid config": (
-        dict(metadata=_with_document(lambda d: d["config"]["model"].update(kind="transformer"))),
+        dict(metadata=_with_document(lambda d: d["config"]["model"].update(kind="gru"))),
         "unknown model kind",
     ),
     "missing tensor": (
@@ -291,12 +289,36 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_one(run, save
 
 
 def test_a_model_that_does_not_match_its_config_is_not_saved(run, tmp_path):
-    mismatch = r"does not match its config: tensor 'head.weight' has shape \(12, 128\), its config needs \(13, 128\)"
-    with pytest.raises(NabiyaError, match=mismatch):
-        run.save(tmp_path / "model.safetensors", n_classes=13)
-    with pytest.raises(NabiyaError, match="encoding gives 2 features per note, not 3"):
-        run.save(tmp_path / "model.safetensors", n_features=3)
+    index_model = make_model(
+        preset("stateful").model, feature_table=run.vocabulary.feature_table("index"), window=4,
+        n_classes=run.n_classes, key=jax.random.key(0),
+    )  # fmt: skip
+    with pytest.raises(NabiyaError, match="does not read its tokens through the 'pitch_length' features"):
+        run.save(tmp_path / "model.safetensors", model=index_model)
+    stateless = make_model(
+        preset("lstm").model, feature_table=run.table, window=4, n_classes=run.n_classes, key=jax.random.key(0)
+    )
+    with pytest.raises(NabiyaError, match="statefulness differs from its config's"):
+        run.save(tmp_path / "model.safetensors", model=stateless)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_file_of_format_version_1_still_loads(run, saved_file, tmp_path):
+    """nabiya 0.1 wrote no feature table and kept ``stateful`` in the train config."""
+    from nabiya.checkpoint import _digest
+
+    def as_version_1(header):
+        document = json.loads(header["nabiya"])
+        document["config"]["train"]["stateful"] = document["config"]["model"].pop("stateful")
+        tensors = {k: v for k, v in safetensors.numpy.load_file(saved_file).items() if k != "features"}
+        document["weights_sha256"] = _digest(tensors)
+        return {**header, "format_version": "1", "nabiya": json.dumps(document)}
+
+    old = _rewrite(saved_file, tmp_path / "old.safetensors", metadata=as_version_1,
+                   tensors=lambda t: {k: v for k, v in t.items() if k != "features"})  # fmt: skip
+    saved = load_model(old)
+    assert saved.format_version == 1 and saved.stateful and saved.config == run.config
+    assert np.array_equal(predict_windows(saved.model, run.inputs()), predict_windows(run.model, run.inputs()))
 
 
 def test_saving_over_a_model_replaces_it(run, saved_file, tmp_path):

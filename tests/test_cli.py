@@ -85,7 +85,7 @@ def test_run_writes_a_run_folder(tmp_path, capsys):
     assert len(summary["loss_history"]) == 20
     for prediction in ("one_step", "full_song"):
         assert len(summary[prediction]["notes"]) == 50 and 0 <= summary[prediction]["matches"] <= 50
-    assert summary["config"]["train"]["stateful"] is True
+    assert summary["config"]["model"]["stateful"] is True
     assert (out_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
     for name in ("song", "one_step", "full_song"):
         assert (out_dir / f"{name}.wav").read_bytes()[:4] == b"RIFF"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 
@@ -45,12 +46,14 @@ STEPS = 50  # one length throughout, so that each kind of continuation compiles 
 
 
 @functools.lru_cache(maxsize=None)
-def fresh(preset_name: str = "stateful2", seed: int = 0):
-    """An untrained model of a preset and its feature table: its distributions are spread out."""
-    config = preset(preset_name)
-    table = VOCABULARY.feature_table(config.model.features)
-    model = make_model(config.model, n_features=table.shape[1], window=4, n_classes=N_CLASSES, key=jax.random.key(seed))
-    return model, table, config.train.stateful
+def fresh(preset_name: str = "stateful2", seed: int = 0, stateful: bool | None = None):
+    """An untrained model of a preset, made stateless or stateful if asked: its distributions are spread out."""
+    config = preset(preset_name).model
+    if stateful is not None:
+        config = dataclasses.replace(config, stateful=stateful)
+    table = VOCABULARY.feature_table(config.features)
+    model = make_model(config, feature_table=table, window=4, n_classes=N_CLASSES, key=jax.random.key(seed))
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +66,10 @@ def trained(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def saved_untrained(tmp_path_factory):
     """An untrained stateful2 model saved with 나비야 and loaded again: a SavedModel in no time."""
-    model, table, _ = fresh()
+    model = fresh()
     path = save_model(
         tmp_path_factory.mktemp("untrained") / "stateful2.safetensors", model, config=preset("stateful2"),
-        vocabulary=VOCABULARY, n_features=table.shape[1], n_classes=N_CLASSES, song=SONG,
+        vocabulary=VOCABULARY, song=SONG,
     )  # fmt: skip
     return load_model(path)
 
@@ -78,7 +81,7 @@ def saved_untrained(tmp_path_factory):
 def test_a_reloaded_stateful2_model_continues_nabiya_with_the_rest_of_it_by_default(trained):
     notes = continue_song(trained)
     assert [note.code for note in notes] == SONG.codes[4:]
-    assert np.array_equal(generate(trained.model, trained.feature_table, PRIMER, 50, stateful=True), INDICES[4:])
+    assert np.array_equal(generate(trained.model, PRIMER, 50), INDICES[4:])
 
 
 @pytest.mark.slow
@@ -90,10 +93,11 @@ def test_a_longer_primer_warms_up_the_state_on_its_windows_first(trained):
 
 
 def test_a_stateless_model_reads_only_the_primers_last_window():
-    model, table, _ = fresh()
-    long = generate(model, table, INDICES[:10], STEPS, stateful=False, window=4)
-    assert np.array_equal(long, generate(model, table, INDICES[6:10], STEPS, stateful=False))
-    assert not np.array_equal(long, generate(model, table, INDICES[6:10], STEPS, stateful=True))
+    stateless = fresh(stateful=False)
+    long = generate(stateless, INDICES[:10], STEPS)
+    assert np.array_equal(long, generate(stateless, INDICES[6:10], STEPS))
+    stateful = fresh()  # the same weights, carrying its state through the primer's windows
+    assert not np.array_equal(long, generate(stateful, INDICES[:10], STEPS))
 
 
 def test_the_default_length_fills_the_training_songs_length(saved_untrained):
@@ -108,26 +112,27 @@ def test_the_default_length_fills_the_training_songs_length(saved_untrained):
 
 @pytest.mark.parametrize("preset_name, stateful", [("mlp", False), ("stateful2", False), ("stateful2", True)])
 def test_greedy_equals_the_tutorials_continue_greedy(preset_name, stateful):
-    model, table, _ = fresh(preset_name, seed=1)
-    expected = continue_greedy(model, table, PRIMER, STEPS, stateful=stateful)
-    assert np.array_equal(generate(model, table, PRIMER, STEPS, stateful=stateful), expected)
-    assert np.array_equal(generate(model, table, PRIMER, STEPS, stateful=stateful, strategy=Greedy()), expected)
+    model = fresh(preset_name, seed=1, stateful=stateful)
+    assert model.stateful == stateful
+    expected = continue_greedy(model, PRIMER, STEPS)
+    assert np.array_equal(generate(model, PRIMER, STEPS), expected)
+    assert np.array_equal(generate(model, PRIMER, STEPS, strategy=Greedy()), expected)
 
 
 @pytest.mark.parametrize("strategy", [TopK(1, temperature=5.0), TopP(1e-6, temperature=5.0), Beam(1)], ids=repr)
 def test_the_narrowest_strategies_are_greedy(strategy):
     # An untrained model's distributions are nearly flat: the hardest case for "only the likeliest".
-    model, table, _ = fresh(seed=2)
-    greedy = generate(model, table, PRIMER, STEPS, stateful=True)
+    model = fresh(seed=2)
+    greedy = generate(model, PRIMER, STEPS)
     for seed in range(3):
-        chosen = generate(model, table, PRIMER, STEPS, stateful=True, strategy=strategy, key=jax.random.key(seed))
+        chosen = generate(model, PRIMER, STEPS, strategy=strategy, key=jax.random.key(seed))
         assert np.array_equal(chosen, greedy)
 
 
 def test_a_very_low_temperature_is_greedy():
-    model, table, _ = fresh(seed=2)
-    greedy = generate(model, table, PRIMER, STEPS, stateful=True)
-    chosen = generate(model, table, PRIMER, STEPS, stateful=True, strategy=Temperature(1e-5), key=jax.random.key(0))
+    model = fresh(seed=2)
+    greedy = generate(model, PRIMER, STEPS)
+    chosen = generate(model, PRIMER, STEPS, strategy=Temperature(1e-5), key=jax.random.key(0))
     assert np.array_equal(chosen, greedy)
 
 
@@ -139,7 +144,7 @@ def test_the_same_key_gives_the_same_music_and_another_key_other_music(saved_unt
 
     def sample(seed):
         return generate(
-            saved.model, saved.feature_table, PRIMER, STEPS, stateful=True, strategy=Temperature(3.0),
+            saved.model, PRIMER, STEPS, strategy=Temperature(3.0),
             key=jax.random.key(seed),
         )  # fmt: skip
 
@@ -150,20 +155,20 @@ def test_the_same_key_gives_the_same_music_and_another_key_other_music(saved_unt
     assert continue_song(saved, strategy=strategy, seed=7) != continue_song(saved, strategy=strategy, seed=8)
 
 
-def _first_note_samples(model, table, strategy, count):
+def _first_note_samples(model, strategy, count):
     """The first sampled note under ``count`` keys, and the model's probabilities for it."""
-    logits = predict_windows(model, table[PRIMER][None], stateful=True)[0]
+    logits = predict_windows(model, PRIMER[None])[0]
     samples = np.array([
-        generate(model, table, PRIMER, 1, stateful=True, strategy=strategy, key=jax.random.key(seed))[0]
+        generate(model, PRIMER, 1, strategy=strategy, key=jax.random.key(seed))[0]
         for seed in range(count)
     ])  # fmt: skip
     return samples, logits
 
 
 def test_temperature_sampling_draws_from_the_softened_softmax():
-    model, table, _ = fresh(seed=3)
+    model = fresh(seed=3)
     temperature = 0.05  # sharpens an untrained model's flat distribution into an uneven one
-    samples, logits = _first_note_samples(model, table, Temperature(temperature), 600)
+    samples, logits = _first_note_samples(model, Temperature(temperature), 600)
     expected = np.asarray(jax.nn.softmax(logits / temperature))
     frequencies = np.bincount(samples, minlength=N_CLASSES) / len(samples)
     assert expected.max() < 0.9 and np.sort(expected)[-2] > 0.05  # more than one likely note
@@ -171,18 +176,18 @@ def test_temperature_sampling_draws_from_the_softened_softmax():
 
 
 def test_top_k_samples_only_among_the_k_likeliest():
-    model, table, _ = fresh(seed=3)
-    samples, logits = _first_note_samples(model, table, TopK(3, temperature=2.0), 150)
+    model = fresh(seed=3)
+    samples, logits = _first_note_samples(model, TopK(3, temperature=2.0), 150)
     assert set(samples.tolist()) == set(np.argsort(-logits)[:3].tolist())
 
 
 def test_top_p_samples_only_among_the_nucleus():
-    model, table, _ = fresh(seed=3)
-    logits = predict_windows(model, table[PRIMER][None], stateful=True)[0]
+    model = fresh(seed=3)
+    logits = predict_windows(model, PRIMER[None])[0]
     probabilities = np.sort(np.asarray(jax.nn.softmax(logits)))[::-1]
     # Just under the mass of the three likeliest notes: exactly those three make the nucleus.
     p = float(probabilities[:2].sum() + 0.5 * probabilities[2])
-    samples, _ = _first_note_samples(model, table, TopP(p), 150)
+    samples, _ = _first_note_samples(model, TopP(p), 150)
     assert set(samples.tolist()) == set(np.argsort(-logits)[:3].tolist())
 
 
@@ -190,39 +195,36 @@ def test_top_p_samples_only_among_the_nucleus():
 
 
 def test_beam_search_finds_the_best_continuations_when_wide_enough():
-    model, table, _ = fresh(seed=4)
+    model = fresh(seed=4)
     every = np.array(list(itertools.product(range(N_CLASSES), repeat=3)))  # all 1728 three-note continuations
-    scores = log_prob(model, table, PRIMER, every, stateful=True)
+    scores = log_prob(model, PRIMER, every)
     # Width 12 * 12 keeps every two-note prefix, so the search is exhaustive.
-    tokens, beam_scores = beam_search(model, table, PRIMER, 3, width=N_CLASSES**2, stateful=True)
+    tokens, beam_scores = beam_search(model, PRIMER, 3, width=N_CLASSES**2)
     best = np.argsort(-scores, kind="stable")[: N_CLASSES**2]
     np.testing.assert_allclose(beam_scores, scores[best], rtol=1e-5)
     assert np.array_equal(tokens[0], every[best[0]])
-    assert np.array_equal(generate(model, table, PRIMER, 3, stateful=True, strategy=Beam(N_CLASSES**2)), tokens[0])
+    assert np.array_equal(generate(model, PRIMER, 3, strategy=Beam(N_CLASSES**2)), tokens[0])
 
 
 def test_each_beams_score_is_its_log_probability_and_the_best_comes_first():
-    model, table, _ = fresh(seed=5)
-    tokens, scores = beam_search(model, table, PRIMER, STEPS, width=4, stateful=True)
+    model = fresh(seed=5)
+    tokens, scores = beam_search(model, PRIMER, STEPS, width=4)
     assert tokens.shape == (4, STEPS) and scores.shape == (4,)
     assert np.all(np.diff(scores) <= 0)
-    np.testing.assert_allclose(log_prob(model, table, PRIMER, tokens, stateful=True), scores, rtol=1e-5)
+    np.testing.assert_allclose(log_prob(model, PRIMER, tokens), scores, rtol=1e-5)
     assert len({tuple(beam) for beam in tokens}) == 4
 
 
 @pytest.mark.slow
 def test_beam_search_scores_at_least_greedy_on_the_trained_model_and_beats_it_on_an_untrained_one(trained):
-    table = trained.feature_table
-    greedy = generate(trained.model, table, PRIMER, STEPS, stateful=True)
-    beam = generate(trained.model, table, PRIMER, STEPS, stateful=True, strategy=Beam(4))
-    assert log_prob(trained.model, table, PRIMER, beam, stateful=True) >= log_prob(
-        trained.model, table, PRIMER, greedy, stateful=True
-    )
-    model, table, _ = fresh(seed=0)
-    greedy = generate(model, table, PRIMER, STEPS, stateful=True)
-    beam = generate(model, table, PRIMER, STEPS, stateful=True, strategy=Beam(4))
-    beam_score = log_prob(model, table, PRIMER, beam, stateful=True)
-    assert beam_score > log_prob(model, table, PRIMER, greedy, stateful=True) + 0.1
+    greedy = generate(trained.model, PRIMER, STEPS)
+    beam = generate(trained.model, PRIMER, STEPS, strategy=Beam(4))
+    assert log_prob(trained.model, PRIMER, beam) >= log_prob(trained.model, PRIMER, greedy)
+    model = fresh(seed=0)
+    greedy = generate(model, PRIMER, STEPS)
+    beam = generate(model, PRIMER, STEPS, strategy=Beam(4))
+    beam_score = log_prob(model, PRIMER, beam)
+    assert beam_score > log_prob(model, PRIMER, greedy) + 0.1
 
 
 # --- one compiled loop ----------------------------------------------------------------------
@@ -233,6 +235,9 @@ class _CountingModel(eqx.Module):
 
     inner: eqx.Module
     calls: list = eqx.field(static=True)
+    window: int = 4
+    stateful: bool = True
+    vocab_size: int = len(VOCABULARY)
 
     def __call__(self, window, state):
         self.calls.append(1)
@@ -244,10 +249,9 @@ class _CountingModel(eqx.Module):
 
 @pytest.mark.parametrize("strategy", [Greedy(), TopP(0.9), Beam(3)], ids=repr)
 def test_a_continuation_is_one_compiled_loop_not_a_call_per_note(strategy):
-    model, table, _ = fresh()
+    model = fresh()
     calls = []
-    tokens = generate(_CountingModel(model, calls), table, INDICES[:6], STEPS, stateful=True, strategy=strategy,
-                      key=jax.random.key(0), window=4)  # fmt: skip
+    tokens = generate(_CountingModel(model, calls), INDICES[:6], STEPS, strategy=strategy, key=jax.random.key(0))
     assert tokens.shape == (STEPS,)
     # Traced once each: the warm-up's body, the step's body (and beam search's shape probe),
     # however many notes are made. A call per note would count 50.
@@ -280,18 +284,18 @@ def test_bad_strategies_are_one_line_errors(make, message):
 
 
 def test_bad_generation_arguments_are_one_line_errors():
-    model, table, _ = fresh()
+    model = fresh()
     cases = [
-        (dict(primer=INDICES[:2], window=4), "the primer has 2 notes: the model reads 4 at a time, so give at least 4"),
+        (dict(primer=INDICES[:2]), "the primer has 2 notes: the model reads 4 at a time, so give at least 4"),
         (dict(steps=0), "the number of notes to add must be a whole number of at least 1, not 0"),
         (dict(primer=np.array([0, 1, 2, 40])), r"primer token 4 \(40\) is not an index of the 14-token vocabulary"),
         (dict(strategy=TopK(3)), "the top-k strategy samples: pass a PRNG key"),
     ]
     for changes, message in cases:
-        arguments = dict(primer=PRIMER, steps=5, strategy=Greedy(), key=None, window=None, **{})
+        arguments = dict(primer=PRIMER, steps=5, strategy=Greedy(), key=None)
         arguments.update(changes)
         with pytest.raises(NabiyaError, match=message):
-            generate(model, table, arguments.pop("primer"), arguments.pop("steps"), stateful=True, **arguments)
+            generate(model, arguments.pop("primer"), arguments.pop("steps"), **arguments)
 
 
 def test_a_primer_note_outside_the_vocabulary_is_named_with_its_number(saved_untrained):

@@ -5,12 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from nabiya.config import ModelConfig
+from nabiya.encoding import Vocabulary
 from nabiya.generate import predict_windows
 from nabiya.models import LSTM, MLP, make_model
 
 
-def _lstm(n_features=2, hidden=128, classes=12, seed=5):
-    return make_model(ModelConfig("lstm", hidden, "pitch_length"), n_features=n_features, window=4,
+TABLE = Vocabulary.tutorial().feature_table("pitch_length")  # (14, 2)
+
+
+def _lstm(hidden=128, classes=12, seed=5, stateful=True):
+    return make_model(ModelConfig("lstm", hidden, "pitch_length", stateful=stateful), feature_table=TABLE, window=4,
                       n_classes=classes, key=jax.random.key(seed))
 
 
@@ -33,12 +37,14 @@ def test_lstm_is_initialised_as_keras_does():
 
 
 def test_mlp_is_dense_128_128_with_zero_biases():
-    model = make_model(ModelConfig("mlp", 128, "index"), n_features=1, window=4, n_classes=12, key=jax.random.key(5))
-    assert isinstance(model, MLP)
+    table = Vocabulary.tutorial().feature_table("index")  # (14, 1)
+    model = make_model(ModelConfig("mlp", 128, "index"), feature_table=table, window=4, n_classes=12,
+                       key=jax.random.key(5))
+    assert isinstance(model, MLP) and not model.stateful
     shapes = [layer.weight.shape for layer in model.mlp.layers]
     assert shapes == [(128, 4), (128, 128), (12, 128)]
     assert all(np.all(np.asarray(layer.bias) == 0.0) for layer in model.mlp.layers)
-    logits, state = model(jnp.ones((4, 1)), ())
+    logits, state = model(jnp.array([0, 1, 2, 3]), ())
     assert logits.shape == (12,) and state == ()
 
 
@@ -51,26 +57,40 @@ def test_same_key_same_weights_other_key_other_weights():
 def test_scanned_lstm_equals_step_by_step():
     model = _lstm()
     assert isinstance(model, LSTM)
-    windows = jax.random.uniform(jax.random.key(0), (6, 4, 2))
-    # One window: the model's scan against the cell called note by note.
+    windows = jax.random.randint(jax.random.key(0), (6, 4), 0, len(TABLE))
+    # One window: the model's scan against the cell called note by note on the notes' features.
     state = model.initial_state()
     logits, final = model(windows[0], state)
     h, c = state
-    for note in windows[0]:
+    for note in TABLE[windows[0]]:
         h, c = model.cell(note, (h, c))
     np.testing.assert_allclose(final[0], h, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(final[1], c, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(logits, model.head(h), rtol=1e-6, atol=1e-6)
     # A stateful pass over windows (one scan) against a Python loop carrying the state.
-    scanned = predict_windows(model, np.asarray(windows), stateful=True)
+    scanned = predict_windows(model, np.asarray(windows))
     state = model.initial_state()
     stepped = []
     for window in windows:
-        for note in window:
+        for note in TABLE[window]:
             state = model.cell(note, state)
         stepped.append(model.head(state[0]))
     np.testing.assert_allclose(scanned, np.stack(stepped), rtol=1e-5, atol=1e-6)
     # Stateless: every window from a reset state, so it differs from the stateful pass after the first.
-    stateless = predict_windows(model, np.asarray(windows), stateful=False)
+    stateless = predict_windows(_lstm(stateful=False), np.asarray(windows))
     np.testing.assert_allclose(stateless[0], scanned[0], rtol=1e-5, atol=1e-6)
     assert not np.allclose(stateless[1:], scanned[1:])
+
+
+def test_a_model_owns_its_encoding_and_statefulness_and_trains_only_its_weights():
+    """The feature table is the model's input encoding: part of it, fixed, never trained (issue 9.2)."""
+    import equinox as eqx
+
+    from nabiya.models import trainable
+
+    model = _lstm()
+    assert model.stateful and model.window == 4
+    np.testing.assert_array_equal(model.features, TABLE)
+    params, static = eqx.partition(model, trainable(model))
+    assert params.features is None and static.features is not None
+    assert params.cell.weight_hh is not None and params.head.weight is not None

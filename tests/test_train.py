@@ -11,7 +11,7 @@ import pytest
 from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
-from nabiya.models import make_model
+from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
 from nabiya.train import make_optimizer, train
 
@@ -22,9 +22,9 @@ def _setup(name):
     vocabulary = Vocabulary.for_notes(song.notes)
     windows = make_windows(vocabulary.encode(song.notes), 4)
     table = vocabulary.feature_table(config.model.features)
-    model = make_model(config.model, n_features=table.shape[1], window=4, n_classes=count_classes(windows),
+    model = make_model(config.model, feature_table=table, window=4, n_classes=count_classes(windows),
                        key=jax.random.key(5))
-    return config, model, windows.features(table), windows.targets
+    return config, model, windows.inputs, windows.targets
 
 
 def test_stateful_training_equals_a_step_by_step_reference():
@@ -34,7 +34,7 @@ def test_stateful_training_equals_a_step_by_step_reference():
     compiled = train(model, inputs, targets, train_config, key=jax.random.key(0))
 
     optimizer = make_optimizer(train_config)
-    params, static = eqx.partition(model, eqx.is_array)
+    params, static = eqx.partition(model, trainable(model))
     opt_state = optimizer.init(params)
 
     def loss_fn(params, window, target, state):
@@ -64,7 +64,7 @@ def test_batched_training_equals_a_step_by_step_reference():
     compiled = train(model, inputs, targets, train_config, key=jax.random.key(0))
 
     optimizer = make_optimizer(train_config)
-    params, static = eqx.partition(model, eqx.is_array)
+    params, static = eqx.partition(model, trainable(model))
     opt_state = optimizer.init(params)
 
     def loss_fn(params, windows, batch_targets):
@@ -145,3 +145,20 @@ def test_four_windows_need_state_to_be_told_apart():
     ambiguous = sum(1 for targets in continuations.values() if len(set(targets)) > 1)
     best = sum(max(targets.count(t) for t in set(targets)) for targets in continuations.values())
     assert ambiguous == 4 and best / 50 == 0.92
+
+
+def test_other_epochs_seeds_and_learning_rates_do_not_compile_the_training_loop_again(caplog):
+    """Only shapes and structure are compiled in: epochs, learning rate and Adam's constants are arguments."""
+    import logging
+
+    config, model, inputs, targets = _setup("stateful2")
+    train(model, inputs, targets, dataclasses.replace(config.train, epochs=3), key=jax.random.key(0))
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="jax"):
+            changed = dataclasses.replace(config.train, epochs=5, learning_rate=2e-3, beta1=0.8, epsilon=1e-6)
+            train(model, inputs, targets, changed, key=jax.random.key(1))
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
+    assert not [message for message in compiled if "_train_block" in message], compiled

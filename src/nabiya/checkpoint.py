@@ -4,12 +4,18 @@ A nabiya model file is a plain `safetensors <https://huggingface.co/docs/safeten
 file, so any safetensors reader can open it and nothing in it is ever unpickled:
 
 - the **tensors** are the model's arrays, named by their place in the model
-  (``cell.weight_ih``, ``head.bias``, ``mlp.layers.0.weight``), float32;
+  (``cell.weight_ih``, ``head.bias``, ``mlp.layers.0.weight``, and ``features``, the
+  fixed feature table through which the model reads its tokens), float32;
 - the string **metadata** header holds ``format`` (``"nabiya-model"``),
-  ``format_version`` (``"1"``) and ``nabiya``, one JSON document with the run config,
-  the vocabulary, ``n_features``/``n_classes``/``window``, the training song's note codes
-  (so generation can start where training did), the training summary, and a SHA-256 of
-  the tensors (safetensors itself does not notice a flipped bit in the weights).
+  ``format_version`` (``"2"``) and ``nabiya``, one JSON document with the run config
+  (whose ``model.stateful`` says how the model runs), the vocabulary,
+  ``n_features``/``n_classes``/``window``, the training song (note codes, title, tempo,
+  meter, key and pickup, so generation can start where training did), the training
+  summary, and a SHA-256 of the tensors (safetensors itself does not notice a flipped bit
+  in the weights).
+
+Files of format version 1 (nabiya 0.1, whose config kept ``stateful`` under ``train`` and
+whose tensors had no feature table) are still read: the table is rebuilt from the vocabulary.
 
 Loading rebuilds the model's skeleton with :func:`nabiya.models.make_model` (shapes only,
 under ``eval_shape``) and fills in its arrays by name, checking every name, shape and
@@ -41,7 +47,7 @@ from nabiya.models import Model, make_model
 from nabiya.music.song import Song
 
 FORMAT_NAME = "nabiya-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # safetensors caps its JSON header at 100 MB; anything larger is not a header.
 _MAX_HEADER_BYTES = 100_000_000
 
@@ -51,11 +57,9 @@ class SavedModel:
     """A model loaded from a file, with everything needed to use it.
 
     Attributes:
-        model: the trained model, ready to call.
-        config: the run config it was trained with (``config.train.stateful`` says how to
-            run it, ``config.window`` how many notes it reads).
+        model: the trained model, ready to call (it knows its window and whether it is stateful).
+        config: the run config it was trained with.
         vocabulary: the tokens it reads and predicts.
-        feature_table: the features of every token, shape ``(len(vocabulary), n_features)``.
         n_classes: the model's output size (token indices ``0 … n_classes - 1``).
         song: the song it was trained on, or ``None`` if the file has none.
         summary: the training summary saved with it (epochs, losses, …), possibly empty.
@@ -66,7 +70,6 @@ class SavedModel:
     model: Model
     config: RunConfig
     vocabulary: Vocabulary
-    feature_table: np.ndarray
     n_classes: int
     song: Song | None = None
     summary: dict = field(default_factory=dict)
@@ -75,11 +78,16 @@ class SavedModel:
 
     @property
     def window(self) -> int:
-        return self.config.window
+        return self.model.window
 
     @property
     def stateful(self) -> bool:
-        return self.config.train.stateful
+        return self.model.stateful
+
+    @property
+    def feature_table(self) -> np.ndarray:
+        """The features of every token, shape ``(len(vocabulary), n_features)``."""
+        return np.asarray(self.model.features)
 
     @property
     def n_features(self) -> int:
@@ -92,8 +100,6 @@ def save_model(
     *,
     config: RunConfig,
     vocabulary: Vocabulary,
-    n_features: int,
-    n_classes: int,
     song: Song | None = None,
     summary: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -106,8 +112,6 @@ def save_model(
         model: the trained model.
         config: the run config it was built and trained with.
         vocabulary: the vocabulary of its inputs and outputs.
-        n_features: features per note (``vocabulary.feature_table(...).shape[1]``).
-        n_classes: the model's output size.
         song: the training song; its first window and length become the defaults of
             :func:`nabiya.generate.continue_song`.
         summary: JSON-serialisable facts about training (numpy scalars and arrays are
@@ -118,22 +122,25 @@ def save_model(
 
     Raises:
         NabiyaError: when the folder cannot be written, or the model does not match
-            ``config``, ``n_features`` and ``n_classes``.
+            ``config`` and ``vocabulary``.
 
     Example:
         >>> save_model("nabiya.safetensors", result.model, config=cfg, vocabulary=vocab,
-        ...            n_features=2, n_classes=12, song=song)              # doctest: +SKIP
+        ...            song=song)                                          # doctest: +SKIP
     """
     path = Path(path)
     config.validate()
     table = vocabulary.feature_table(config.model.features)
-    if table.shape[1] != n_features:
+    if not np.array_equal(np.asarray(model.features), table):
         raise NabiyaError(
-            f"cannot save {str(path)!r}: the {config.model.features!r} encoding gives {table.shape[1]} "
-            f"features per note, not {n_features}"
+            f"cannot save {str(path)!r}: the model does not read its tokens through the {config.model.features!r} "
+            f"features of its {len(vocabulary)}-token vocabulary"
         )
+    if model.stateful != config.model.stateful or model.window != config.window:
+        raise NabiyaError(f"cannot save {str(path)!r}: the model's window or statefulness differs from its config's")
+    n_features, n_classes = table.shape[1], _n_classes(model)
     # Every saved file must load: check the model against the skeleton loading will build.
-    expected = _named_arrays(_skeleton(config, n_features=n_features, n_classes=n_classes))
+    expected = _named_arrays(_skeleton(config, table, n_classes=n_classes))
     tensors = {name: np.asarray(array) for name, array in _named_arrays(model).items()}
     problem = _mismatch(expected, tensors, wanted_by="its config")
     if problem:
@@ -253,22 +260,26 @@ def load_model(path: str | os.PathLike) -> SavedModel:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise fail(f"its tensors are corrupt ({detail})") from None
 
-    skeleton = _skeleton(config, n_features=n_features, n_classes=n_classes)
+    saved_tensors = tensors
+    if version == 1:  # nabiya 0.1 kept no feature table: it followed from the vocabulary
+        tensors = {**tensors, "features": table}
+    skeleton = _skeleton(config, table, n_classes=n_classes)
     params, static = eqx.partition(skeleton, _is_array)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     expected = {_array_name(key_path): leaf for key_path, leaf in leaves}
     problem = _mismatch(expected, tensors)
     if problem:
         raise fail(problem)
-    if _digest(tensors) != digest:
+    if _digest(saved_tensors) != digest:
         raise fail("its weights are corrupt (their SHA-256 does not match the one saved with them)")
+    if not np.array_equal(tensors["features"], table):
+        raise fail(f"its feature table is not the {config.model.features!r} features of its vocabulary")
     filled = [jnp.asarray(tensors[_array_name(key_path)]) for key_path, _ in leaves]
     model = eqx.combine(jax.tree_util.tree_unflatten(treedef, filled), static)
     return SavedModel(
         model=model,
         config=config,
         vocabulary=vocabulary,
-        feature_table=table,
         n_classes=n_classes,
         song=song,
         summary=summary,
@@ -337,16 +348,22 @@ def _read_header(data: bytes, fail, *, whole_file: bool = True) -> dict:
     return header
 
 
-def _skeleton(config: RunConfig, *, n_features: int, n_classes: int) -> Model:
+def _skeleton(config: RunConfig, feature_table: np.ndarray, *, n_classes: int) -> Model:
     """A model of the right structure whose arrays are ``jax.ShapeDtypeStruct`` placeholders.
 
     ``make_model`` under ``eval_shape`` computes no weights: building real ones only to
     replace them costs seconds of compilation in a fresh process.
     """
     return eqx.filter_eval_shape(
-        make_model, config.model, n_features=n_features, window=config.window, n_classes=n_classes,
+        make_model, config.model, feature_table=feature_table, window=config.window, n_classes=n_classes,
         key=jax.random.key(0),
     )  # fmt: skip
+
+
+def _n_classes(model: Model) -> int:
+    """A model's output size, from the shape of its logits."""
+    tokens = jax.ShapeDtypeStruct((model.window,), jnp.int32)
+    return int(eqx.filter_eval_shape(lambda m, t: m(t, m.initial_state())[0], model, tokens).shape[0])
 
 
 def _is_array(leaf) -> bool:

@@ -24,11 +24,15 @@ class ModelConfig:
             (one LSTM layer over the window's notes, then a Dense softmax layer).
         hidden_size: units per hidden layer (128 in the tutorial).
         features: the feature encoding of each note, one of ``FEATURE_ENCODINGS``.
+        stateful: carry the LSTM state from one window to the next, in song order, in
+            training (resetting it at each epoch: Keras's ``stateful=True`` with
+            ``reset_states()``), evaluation and generation alike.
     """
 
     kind: str = "lstm"
     hidden_size: int = 128
     features: str = "index"
+    stateful: bool = False
 
     def validate(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -39,6 +43,8 @@ class ModelConfig:
             raise NabiyaError(
                 f"unknown feature encoding {self.features!r}: choose one of {', '.join(FEATURE_ENCODINGS)}"
             )
+        if self.stateful and self.kind == "mlp":
+            raise NabiyaError("only an LSTM can be stateful: an MLP has no state to carry")
 
 
 @dataclass(frozen=True)
@@ -47,17 +53,15 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the song (2000 in the tutorial).
-        batch_size: windows per gradient step (10 for the MLP, 14 for the LSTM, 1 stateful).
-        stateful: carry the LSTM state from one window to the next, in song order,
-            resetting it at each epoch (Keras's ``stateful=True`` with ``reset_states()``).
-        shuffle: shuffle the windows each epoch (Keras's ``fit`` default; never when stateful).
+        batch_size: windows per gradient step (10 for the MLP, 14 for the LSTM, 1 for a
+            stateful model, whose windows go in song order).
+        shuffle: shuffle the windows each epoch (Keras's ``fit`` default; never for a stateful model).
         learning_rate, beta1, beta2, epsilon: Adam, as Keras's defaults.
         epochs_per_block: epochs compiled into one call; progress is reported between blocks.
     """
 
     epochs: int = 2000
     batch_size: int = 1
-    stateful: bool = False
     shuffle: bool = True
     learning_rate: float = 1e-3
     beta1: float = 0.9
@@ -70,8 +74,6 @@ class TrainConfig:
             raise NabiyaError(f"epochs must be at least 1, not {self.epochs}")
         if self.batch_size < 1:
             raise NabiyaError(f"batch size must be at least 1, not {self.batch_size}")
-        if self.stateful and self.batch_size != 1:
-            raise NabiyaError("a stateful model trains with batch size 1: its windows go in song order")
         if self.learning_rate <= 0:
             raise NabiyaError(f"learning rate must be positive, not {self.learning_rate}")
         if self.epochs_per_block < 1:
@@ -100,8 +102,8 @@ class RunConfig:
         self.train.validate()
         if self.window < 1:
             raise NabiyaError(f"the window must be at least 1 note, not {self.window}")
-        if self.model.kind == "mlp" and self.train.stateful:
-            raise NabiyaError("only an LSTM can be stateful: an MLP has no state to carry")
+        if self.model.stateful and (self.train.batch_size != 1 or self.train.shuffle):
+            raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
         return self
 
     def replace(self, *, epochs: int | None = None, seed: int | None = None, **changes) -> "RunConfig":
@@ -123,10 +125,14 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "RunConfig":
+        """The config :meth:`to_json` wrote; also reads nabiya 0.1's, whose ``stateful`` was in ``train``."""
+        model, train = dict(data["model"]), dict(data["train"])
+        if "stateful" in train:
+            model.setdefault("stateful", train.pop("stateful"))
         return cls(
             preset=data["preset"],
-            model=ModelConfig(**data["model"]),
-            train=TrainConfig(**data["train"]),
+            model=ModelConfig(**model),
+            train=TrainConfig(**train),
             window=data["window"],
             seed=data["seed"],
         ).validate()
@@ -145,13 +151,13 @@ PRESETS: dict[str, RunConfig] = {
     ),
     "stateful": RunConfig(
         preset="stateful",
-        model=ModelConfig(kind="lstm", features="index"),
-        train=TrainConfig(batch_size=1, stateful=True, shuffle=False),
+        model=ModelConfig(kind="lstm", features="index", stateful=True),
+        train=TrainConfig(batch_size=1, shuffle=False),
     ),
     "stateful2": RunConfig(
         preset="stateful2",
-        model=ModelConfig(kind="lstm", features="pitch_length"),
-        train=TrainConfig(batch_size=1, stateful=True, shuffle=False),
+        model=ModelConfig(kind="lstm", features="pitch_length", stateful=True),
+        train=TrainConfig(batch_size=1, shuffle=False),
     ),
 }
 

@@ -9,8 +9,8 @@ This is the notebook API; the CLI is a thin layer over it::
     result.play("full_song")                # plays inline in Jupyter
     result.write("runs/mine")               # summary.json, loss.png, MIDI, WAV, ...
 
-Data flows one way: song -> vocabulary and features -> windows -> model -> predicted
-token indices -> notes -> song.
+Data flows one way: song -> vocabulary -> token windows -> model (which reads its tokens
+through its feature encoding) -> predicted token indices -> notes -> song.
 """
 
 from __future__ import annotations
@@ -110,8 +110,6 @@ class RunResult:
     one_step: Prediction
     full_song: Prediction
     train_seconds: float
-    n_features: int = 0
-    n_classes: int = 0
     created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
 
     @property
@@ -188,8 +186,6 @@ class RunResult:
             self.model,
             config=self.config,
             vocabulary=self.vocabulary,
-            n_features=self.n_features,
-            n_classes=self.n_classes,
             song=self.song,
             summary={k: v for k, v in self.summary().items() if k not in ("config", "vocabulary", "song")},
         )
@@ -294,13 +290,12 @@ def run(
 
 @dataclass(frozen=True)
 class PreparedSong:
-    """A song as a model sees it: vocabulary, token indices, windows and their features."""
+    """A song as a model sees it: vocabulary, token indices, windows, and the model's feature table."""
 
     vocabulary: Vocabulary
     indices: np.ndarray  # (n_notes,) int32
-    windows: Windows
-    feature_table: np.ndarray  # (vocab_size, n_features) float32
-    inputs: np.ndarray  # (n_samples, window, n_features) float32
+    windows: Windows  # inputs (n_samples, window) and targets (n_samples,), token indices
+    feature_table: np.ndarray  # (vocab_size, n_features) float32: the config's encoding
     n_classes: int
 
 
@@ -311,8 +306,7 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
     indices = vocabulary.encode(song.notes, source=source)
     windows = make_windows(indices, config.window, source=source)
     feature_table = vocabulary.feature_table(config.model.features)
-    return PreparedSong(vocabulary, indices, windows, feature_table, windows.features(feature_table),
-                        count_classes(windows))
+    return PreparedSong(vocabulary, indices, windows, feature_table, count_classes(windows))
 
 
 def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
@@ -323,15 +317,13 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
     from nabiya.train import train
 
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
-    model = make_model(config.model, n_features=data.feature_table.shape[1], window=config.window,
-                       n_classes=data.n_classes, key=init_key)
-    trained = train(model, data.inputs, data.windows.targets, config.train, key=train_key, on_progress=on_progress)
-    stateful = config.train.stateful
+    model = make_model(config.model, feature_table=data.feature_table, window=config.window,
+                       n_classes=data.n_classes, key=init_key)  # fmt: skip
+    windows = data.windows
+    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
 
-    one_step_indices = predict_windows(trained.model, data.inputs, stateful=stateful).argmax(axis=-1)
-    full_song_indices = continue_greedy(
-        trained.model, data.feature_table, data.windows.inputs[0], len(data.windows), stateful=stateful
-    )
+    one_step_indices = predict_windows(trained.model, windows.inputs).argmax(axis=-1)
+    full_song_indices = continue_greedy(trained.model, windows.inputs[0], len(windows))
     truth = song.notes[config.window :]
     primer = song.notes[: config.window]
     return RunResult(
@@ -345,8 +337,6 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
         one_step=Prediction(data.vocabulary.decode(one_step_indices), truth, primer),
         full_song=Prediction(data.vocabulary.decode(full_song_indices), truth, primer),
         train_seconds=trained.seconds,
-        n_features=int(data.feature_table.shape[1]),
-        n_classes=data.n_classes,
     )
 
 

@@ -10,8 +10,10 @@
   inside one ``jit``; Python sees the finished melody.
 - :func:`continue_song` does the same for notes and a model loaded from a file.
 
-A stateful model starts from a reset state and carries its state from each window to
-the next; a stateless one starts every window from the reset state. When a generated
+Every function takes a model and token indices only: the model owns its input encoding,
+its window and whether it is stateful (see :mod:`nabiya.models`). A stateful model starts
+from a reset state and carries its state from each window to the next; a stateless one
+starts every window from the reset state. When a generated
 note is appended, the next window is the last ``window`` notes and the model reads all
 of it again, carrying (if stateful) the state it had after the previous window, as the
 tutorial's full-song prediction does.
@@ -37,46 +39,44 @@ if TYPE_CHECKING:
 
 
 @eqx.filter_jit
-def _predict_windows(model: Model, inputs: jax.Array, stateful: bool) -> jax.Array:
+def _predict_windows(model: Model, windows: jax.Array) -> jax.Array:
     initial_state = model.initial_state()
-    if not stateful:
-        return jax.vmap(lambda window: model(window, initial_state)[0])(inputs)
+    if not model.stateful:
+        return jax.vmap(lambda window: model(window, initial_state)[0])(windows)
 
     def step(state, window):
         logits, state = model(window, state)
         return state, logits
 
-    _, logits = jax.lax.scan(step, initial_state, inputs)
+    _, logits = jax.lax.scan(step, initial_state, windows)
     return logits
 
 
-def predict_windows(model: Model, inputs: np.ndarray, *, stateful: bool) -> np.ndarray:
-    """Logits for each window, shape ``(n_samples, n_classes)``.
+def predict_windows(model: Model, windows: np.ndarray) -> np.ndarray:
+    """Logits for each window, shape ``(n_samples, n_classes)``: the tutorial's one-step prediction.
+
+    A stateful model reads the windows in order from a reset state, carrying its state from
+    each to the next; a stateless one reads each from the reset state.
 
     Args:
         model: a trained model.
-        inputs: windows as features, shape ``(n_samples, window, n_features)``, in song order.
-        stateful: carry the state from each window to the next (after a reset).
+        windows: token indices of each window, shape ``(n_samples, window)``, in song order.
     """
-    return np.asarray(_predict_windows(model, jnp.asarray(inputs, jnp.float32), stateful))
+    return np.asarray(_predict_windows(model, jnp.asarray(windows, jnp.int32)))
 
 
-def continue_greedy(
-    model: Model, feature_table: np.ndarray, primer: np.ndarray, steps: int, *, stateful: bool
-) -> np.ndarray:
+def continue_greedy(model: Model, primer: np.ndarray, steps: int) -> np.ndarray:
     """Continue a melody by always taking the likeliest next token (the tutorial's argmax).
 
     Args:
         model: a trained model.
-        feature_table: features of every token, shape ``(vocab_size, n_features)``.
-        primer: the first window's token indices, shape ``(window,)``.
+        primer: the first window's token indices, shape ``(window,)`` (or longer: see :func:`generate`).
         steps: how many tokens to add.
-        stateful: carry the state between steps (each step reads the whole current window).
 
     Returns:
         The new token indices, shape ``(steps,)``, int32.
     """
-    return generate(model, feature_table, primer, steps, stateful=stateful, strategy=Greedy())
+    return generate(model, primer, steps, strategy=Greedy())
 
 
 # --- strategies -----------------------------------------------------------------------
@@ -253,18 +253,15 @@ def _check_temperature(temperature) -> None:
 
 def generate(
     model: Model,
-    feature_table: np.ndarray,
     primer: np.ndarray,
     steps: int,
     *,
-    stateful: bool,
     strategy: Strategy = Greedy(),
     key: jax.Array | None = None,
-    window: int | None = None,
 ) -> np.ndarray:
     """Continue a melody from a primer, one compiled loop for the whole continuation.
 
-    The model reads the last ``window`` tokens, a strategy picks the next token, the
+    The model reads the last ``model.window`` tokens, a strategy picks the next token, the
     window slides on, ``steps`` times. A stateful model starts from a reset state; when
     the primer is longer than the window it first reads the primer's windows in order
     (``primer[0:W]``, ``primer[1:W+1]``, …, the ones whose next token the primer gives),
@@ -273,67 +270,54 @@ def generate(
 
     Args:
         model: a trained model.
-        feature_table: features of every token, shape ``(vocab_size, n_features)``.
-        primer: token indices to continue, shape ``(P,)`` with ``P >= window``.
+        primer: token indices to continue, shape ``(P,)`` with ``P >= model.window``.
         steps: how many tokens to add, at least 1.
-        stateful: carry the state from step to step (a stateful run's model).
         strategy: :class:`Greedy` (the default), :class:`Temperature`, :class:`TopK`,
             :class:`TopP` or :class:`Beam`.
         key: a PRNG key, needed by the sampling strategies; the same key gives the same
             melody. Greedy and beam search ignore it.
-        window: notes the model reads at a time (the run config's ``window``); ``len(primer)``
-            when not given, so pass it with a longer primer.
 
     Returns:
         The new token indices, shape ``(steps,)``, int32 (each below the model's ``n_classes``).
 
     Raises:
         NabiyaError: for fewer than 1 step, a primer shorter than the window or with a
-            token outside ``feature_table``, or a sampling strategy without a key.
+            token outside the model's vocabulary, or a sampling strategy without a key.
 
     Example:
         >>> from nabiya.config import preset
         >>> from nabiya.encoding import Vocabulary
         >>> from nabiya.models import make_model
         >>> table = Vocabulary.tutorial().feature_table("pitch_length")     # (14, 2)
-        >>> model = make_model(preset("stateful2").model, n_features=2, window=4, n_classes=12,
-        ...                    key=jax.random.key(0))                          # untrained
-        >>> tokens = generate(model, table, [11, 9, 2, 10], 50, stateful=True,  # g8 e8 e4 f8
-        ...                   strategy=TopP(0.9), key=jax.random.key(1))
+        >>> model = make_model(preset("stateful2").model, feature_table=table, window=4, n_classes=12,
+        ...                    key=jax.random.key(0))                          # untrained, stateful
+        >>> tokens = generate(model, [11, 9, 2, 10], 50, strategy=TopP(0.9),  # g8 e8 e4 f8
+        ...                   key=jax.random.key(1))
         >>> tokens.shape, tokens.dtype.name
         ((50,), 'int32')
     """
-    table, primer, window = _check_inputs(feature_table, primer, steps, window)
+    primer = _check_inputs(model, primer, steps)
     if isinstance(strategy, Greedy):
-        tokens = _generate(model, table, primer, None, None, None, None, steps, window, stateful)
+        tokens = _generate(model, primer, None, None, None, None, steps)
     elif isinstance(strategy, (Temperature, TopK, TopP)):
         if key is None:
             raise NabiyaError(f"the {strategy.name} strategy samples: pass a PRNG key, e.g. key=jax.random.key(0)")
-        top_k = strategy.k if isinstance(strategy, TopK) else table.shape[0]
+        vocab_size = vocabulary_size(model)
+        top_k = strategy.k if isinstance(strategy, TopK) else vocab_size
         top_p = strategy.p if isinstance(strategy, TopP) else 1.0
         # Traced, not static: changing the temperature, k or p does not recompile.
         tokens = _generate(
-            model, table, primer, key,
-            jnp.float32(strategy.temperature), jnp.int32(min(top_k, table.shape[0])), jnp.float32(top_p),
-            steps, window, stateful,
+            model, primer, key,
+            jnp.float32(strategy.temperature), jnp.int32(min(top_k, vocab_size)), jnp.float32(top_p), steps,
         )  # fmt: skip
     elif isinstance(strategy, Beam):
-        tokens = _beam_search(model, table, primer, steps, int(strategy.width), window, stateful)[0][0]
+        tokens = _beam_search(model, primer, steps, int(strategy.width))[0][0]
     else:
         raise NabiyaError(f"unknown strategy {strategy!r}: use Greedy, Temperature, TopK, TopP or Beam")
     return np.asarray(tokens)
 
 
-def beam_search(
-    model: Model,
-    feature_table: np.ndarray,
-    primer: np.ndarray,
-    steps: int,
-    *,
-    width: int,
-    stateful: bool,
-    window: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def beam_search(model: Model, primer: np.ndarray, steps: int, *, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Every final beam of a beam search, best first, with its score.
 
     :func:`generate` with :class:`Beam` returns the first of these. Arguments as there.
@@ -344,25 +328,17 @@ def beam_search(
         could not be filled (``width`` above the number of possible continuations) scores ``-inf``.
 
     Example:
-        >>> tokens, scores = beam_search(model, table, idx[:4], 50, width=4, stateful=True)  # doctest: +SKIP
+        >>> tokens, scores = beam_search(model, idx[:4], 50, width=4)           # doctest: +SKIP
         >>> tokens.shape, scores.shape                                                   # doctest: +SKIP
         ((4, 50), (4,))
     """
     Beam(width)  # validates
-    table, primer, window = _check_inputs(feature_table, primer, steps, window)
-    tokens, scores = _beam_search(model, table, primer, steps, int(width), window, stateful)
+    primer = _check_inputs(model, primer, steps)
+    tokens, scores = _beam_search(model, primer, steps, int(width))
     return np.asarray(tokens), np.asarray(scores)
 
 
-def log_prob(
-    model: Model,
-    feature_table: np.ndarray,
-    primer: np.ndarray,
-    tokens: np.ndarray,
-    *,
-    stateful: bool,
-    window: int | None = None,
-) -> float | np.ndarray:
+def log_prob(model: Model, primer: np.ndarray, tokens: np.ndarray) -> float | np.ndarray:
     """How likely the model finds a continuation: the sum of its tokens' log-probabilities.
 
     The model runs exactly as :func:`generate` runs it (the same warm-up, windows and
@@ -377,16 +353,17 @@ def log_prob(
         The natural-log probability: a float, or shape ``(n,)`` for several continuations.
 
     Example:
-        >>> round(log_prob(model, table, idx[:4], idx[4:], stateful=True), 2)  # doctest: +SKIP
+        >>> round(log_prob(model, idx[:4], idx[4:]), 2)                        # doctest: +SKIP
         -0.14
     """
     tokens = np.asarray(tokens)
     if tokens.ndim not in (1, 2) or tokens.shape[-1] < 1:
         raise NabiyaError(f"tokens must have shape (steps,) or (n, steps), not {tokens.shape}")
-    table, primer, window = _check_inputs(feature_table, primer, tokens.shape[-1], window)
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= table.shape[0]):
-        raise NabiyaError(f"tokens must be indices below {table.shape[0]}, the vocabulary's size")
-    scores = _log_prob(model, table, primer, jnp.asarray(tokens, jnp.int32), window, stateful)
+    primer = _check_inputs(model, primer, tokens.shape[-1])
+    vocab_size = vocabulary_size(model)
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise NabiyaError(f"tokens must be indices below {vocab_size}, the vocabulary's size")
+    scores = _log_prob(model, primer, jnp.asarray(tokens, jnp.int32))
     return float(scores) if tokens.ndim == 1 else np.asarray(scores)
 
 
@@ -426,7 +403,7 @@ def continue_song(
         'd8 d4 c8 d8 e8 f8 g8 g8'
     """
     where = f"model {str(saved.path)!r}" if saved.path is not None else "the model"
-    window, song = saved.window, saved.song
+    window, song = saved.model.window, saved.song
     if primer is None:
         if song is None:
             raise NabiyaError(f"{where} was saved without its training song: give a primer of at least {window} notes")
@@ -445,26 +422,26 @@ def continue_song(
         # JAX keeps 32 bits of a seed: larger ones would silently repeat smaller ones' music.
         raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}")
     indices = saved.vocabulary.encode(primer, source="the primer")
-    tokens = generate(
-        saved.model, saved.feature_table, indices, steps,
-        stateful=saved.stateful, strategy=strategy, key=jax.random.key(seed), window=window,
-    )  # fmt: skip
+    tokens = generate(saved.model, indices, steps, strategy=strategy, key=jax.random.key(seed))
     return saved.vocabulary.decode(tokens)
 
 
-def _check_inputs(feature_table, primer, steps, window) -> tuple[jax.Array, jax.Array, int]:
-    """The table and primer as JAX arrays and the window, or a NabiyaError saying what is wrong."""
-    table = np.asarray(feature_table, dtype=np.float32)
-    if table.ndim != 2 or table.shape[0] < 1:
-        raise NabiyaError(f"the feature table must have shape (vocab_size, n_features), not {table.shape}")
+def vocabulary_size(model: Model) -> int:
+    """How many tokens a model reads: the rows of its feature table (or of its embedding)."""
+    features = getattr(model, "features", None)
+    if features is not None:
+        return int(features.shape[0])
+    return int(model.vocab_size)
+
+
+def _check_inputs(model: Model, primer, steps) -> jax.Array:
+    """The primer as a JAX array, or a NabiyaError saying what is wrong with the arguments."""
     primer = np.asarray(primer)
     if primer.ndim != 1:
         raise NabiyaError(f"the primer must be a sequence of token indices, shape (P,), not {primer.shape}")
     if primer.size and not np.issubdtype(primer.dtype, np.integer):
         raise NabiyaError(f"the primer must hold token indices (integers), not {primer.dtype} values")
-    window = len(primer) if window is None else window
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise NabiyaError(f"the window must be a whole number of at least 1 note, not {window!r}")
+    window = model.window
     if len(primer) < window:
         raise NabiyaError(
             f"the primer has {len(primer)} note{'s' if len(primer) != 1 else ''}: "
@@ -472,29 +449,31 @@ def _check_inputs(feature_table, primer, steps, window) -> tuple[jax.Array, jax.
         )
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise NabiyaError(f"the number of notes to add must be a whole number of at least 1, not {steps!r}")
-    outside = np.flatnonzero((primer < 0) | (primer >= table.shape[0]))
+    vocab_size = vocabulary_size(model)
+    outside = np.flatnonzero((primer < 0) | (primer >= vocab_size))
     if outside.size:
         position = int(outside[0])
         raise NabiyaError(
             f"primer token {position + 1} ({int(primer[position])}) is not an index of the "
-            f"{table.shape[0]}-token vocabulary"
+            f"{vocab_size}-token vocabulary"
         )
-    return jnp.asarray(table), jnp.asarray(primer, jnp.int32), int(window)
+    return jnp.asarray(primer, jnp.int32)
 
 
-def _warm_up(model: Model, feature_table: jax.Array, primer: jax.Array, window: int, stateful: bool):
+def _warm_up(model: Model, primer: jax.Array):
     """The primer's last window ``(W,)`` and the state to read it with.
 
     A stateful model first reads the primer's earlier windows in order from a reset state;
     a stateless one reads every window from the reset state, so needs no warm-up.
     """
+    window = model.window
     state = model.initial_state()
     n_warm = primer.shape[0] - window
-    if stateful and n_warm > 0:
+    if model.stateful and n_warm > 0:
         windows = primer[jnp.arange(n_warm)[:, None] + jnp.arange(window)]  # (n_warm, W)
 
         def read(state, tokens):
-            _, state = model(feature_table[tokens], state)
+            _, state = model(tokens, state)
             return state, None
 
         state, _ = jax.lax.scan(read, state, windows)
@@ -517,32 +496,32 @@ def _choose(logits: jax.Array, key: jax.Array, temperature, top_k, top_p) -> jax
 
 
 @eqx.filter_jit
-def _generate(model, feature_table, primer, key, temperature, top_k, top_p, steps: int, window: int, stateful: bool):
+def _generate(model, primer, key, temperature, top_k, top_p, steps: int):
     """Greedy when ``key`` is None, else sampled. Returns ``(steps,)`` int32."""
-    tokens, state = _warm_up(model, feature_table, primer, window, stateful)
+    tokens, state = _warm_up(model, primer)
     initial_state = model.initial_state()
     keys = None if key is None else jax.random.split(key, steps)
 
     def step(carry, step_key):
         tokens, state = carry  # (W,), the state to read them with
-        logits, next_state = model(feature_table[tokens], state)
+        logits, next_state = model(tokens, state)
         if step_key is None:
             token = jnp.argmax(logits)
         else:
             token = _choose(logits, step_key, temperature, top_k, top_p)
         token = token.astype(tokens.dtype)
         tokens = jnp.concatenate([tokens[1:], token[None]])
-        return (tokens, next_state if stateful else initial_state), token
+        return (tokens, next_state if model.stateful else initial_state), token
 
     _, new_tokens = jax.lax.scan(step, (tokens, state), keys, length=steps)
     return new_tokens
 
 
 @eqx.filter_jit
-def _beam_search(model, feature_table, primer, steps: int, width: int, window: int, stateful: bool):
+def _beam_search(model, primer, steps: int, width: int):
     """Returns ``tokens (width, steps)`` and ``scores (width,)``, best first."""
-    tokens, state = _warm_up(model, feature_table, primer, window, stateful)
-    n_classes = jax.eval_shape(lambda: model(feature_table[tokens], state)[0]).shape[0]
+    tokens, state = _warm_up(model, primer)
+    n_classes = jax.eval_shape(lambda: model(tokens, state)[0]).shape[0]
 
     def per_beam(x):
         return jnp.broadcast_to(x, (width, *x.shape))
@@ -557,13 +536,13 @@ def _beam_search(model, feature_table, primer, steps: int, width: int, window: i
 
     def step(carry, t):
         windows, states, scores, history = carry
-        logits, next_states = jax.vmap(model)(feature_table[windows], states)  # (B, C)
+        logits, next_states = jax.vmap(model)(windows, states)  # (B, C)
         candidates = (scores[:, None] + jax.nn.log_softmax(logits, axis=-1)).reshape(-1)  # (B * C,)
         scores, best = jax.lax.top_k(candidates, width)  # (B,), sorted, ties: lower index first
         parents = best // n_classes
         new = (best % n_classes).astype(windows.dtype)
         windows = jnp.concatenate([windows[parents, 1:], new[:, None]], axis=1)
-        states = jax.tree_util.tree_map(lambda s: s[parents], next_states) if stateful else resets
+        states = jax.tree_util.tree_map(lambda s: s[parents], next_states) if model.stateful else resets
         history = history[parents].at[:, t].set(new)
         return (windows, states, scores, history), None
 
@@ -572,17 +551,17 @@ def _beam_search(model, feature_table, primer, steps: int, width: int, window: i
 
 
 @eqx.filter_jit
-def _log_prob(model, feature_table, primer, tokens, window: int, stateful: bool):
+def _log_prob(model, primer, tokens):
     """``tokens (steps,)`` -> a scalar; ``(n, steps)`` -> ``(n,)``."""
-    start, state = _warm_up(model, feature_table, primer, window, stateful)
+    start, state = _warm_up(model, primer)
     initial_state = model.initial_state()
 
     def score(sequence):
         def step(carry, token):
             tokens, state = carry
-            logits, next_state = model(feature_table[tokens], state)
+            logits, next_state = model(tokens, state)
             tokens = jnp.concatenate([tokens[1:], token[None]])
-            return (tokens, next_state if stateful else initial_state), jax.nn.log_softmax(logits)[token]
+            return (tokens, next_state if model.stateful else initial_state), jax.nn.log_softmax(logits)[token]
 
         _, log_probs = jax.lax.scan(step, (start, state), sequence)
         return log_probs.sum()

@@ -11,8 +11,15 @@ Two regimes, as in the tutorial:
   is the one computed by the forward pass, before that step's update, and no gradient
   flows back into it (truncated backpropagation over one window).
 
-The trainer knows nothing of melodies: it sees feature arrays and target indices. Python
-sees only the end of each block (for the progress bar), never a single step.
+Which regime a model trains in is the model's own ``stateful`` flag (see
+:mod:`nabiya.models`). The trainer knows nothing of melodies: it sees windows of token
+indices and target indices. Python sees only the end of each block (for the progress bar),
+never a single step.
+
+Only what changes array shapes or the program's structure is compiled in (the batch size,
+shuffling, epochs per block, the model's structure); the number of epochs, the learning rate
+and Adam's other hyperparameters are arguments of the compiled block, so changing them
+does not compile again.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import numpy as np
 import optax
 
 from nabiya.config import TrainConfig
-from nabiya.models import Model
+from nabiya.errors import NabiyaError
+from nabiya.models import Model, trainable
 
 # on_progress(epochs_done, epochs_total, last_loss, last_accuracy)
 ProgressCallback = Callable[[int, int, float, float], None]
@@ -71,26 +79,30 @@ _XLA_CPU_OPTIONS = {
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """Adam with the config's (Keras's default) hyperparameters."""
-    return optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2, eps=config.epsilon)
+    return _adam(config.learning_rate, config.beta1, config.beta2, config.epsilon)
+
+
+def _adam(learning_rate, b1, b2, eps) -> optax.GradientTransformation:
+    """Adam; the hyperparameters may be traced scalars, so that changing them does not compile again."""
+    return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
 def train(
     model: Model,
-    inputs: np.ndarray,
+    windows: np.ndarray,
     targets: np.ndarray,
     config: TrainConfig,
     *,
     key: jax.Array,
     on_progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Train ``model`` to predict ``targets`` from ``inputs``.
+    """Train ``model`` to predict ``targets`` from ``windows``, stateful or not as the model is.
 
     Args:
         model: any model of :mod:`nabiya.models`.
-        inputs: windows as features, shape ``(n_samples, window, n_features)``, float32,
-            in song order.
+        windows: token indices of each window, shape ``(n_samples, window)``, int, in song order.
         targets: the token after each window, shape ``(n_samples,)``, int.
-        config: epochs, batch size, regime, optimizer.
+        config: epochs, batch size, shuffling, optimizer.
         key: PRNG key for the shuffles; the same key gives the same history, bit for bit.
         on_progress: called after each block of epochs.
 
@@ -98,21 +110,28 @@ def train(
         The trained model and its per-epoch loss and accuracy.
 
     Example:
-        >>> result = train(model, windows.features(table), windows.targets, TrainConfig(epochs=10),
+        >>> result = train(model, windows.inputs, windows.targets, TrainConfig(epochs=10),
         ...                key=jax.random.key(5))                                  # doctest: +SKIP
     """
     config.validate()
+    if model.stateful and (config.batch_size != 1 or config.shuffle):
+        raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
     started = time.perf_counter()
-    inputs = jnp.asarray(inputs, dtype=jnp.float32)
+    windows = jnp.asarray(windows, dtype=jnp.int32)
     targets = jnp.asarray(targets, dtype=jnp.int32)
-    params, static = eqx.partition(model, eqx.is_array)
-    opt_state = _init_optimizer_state(params, config)
+    params, static = eqx.partition(model, trainable(model))
+    opt_state = _init_optimizer_state(params)
+    hyperparameters = tuple(
+        jnp.float32(value) for value in (config.learning_rate, config.beta1, config.beta2, config.epsilon)
+    )
+    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle)
     total = jnp.asarray(config.epochs, dtype=jnp.int32)
     losses, accuracies = [], []
     for first_epoch in range(0, config.epochs, config.epochs_per_block):
         params, opt_state, block_losses, block_accuracies = _train_block(
-            params, opt_state, static, inputs, targets, key, jnp.asarray(first_epoch, dtype=jnp.int32), total, config
-        )
+            params, opt_state, static, windows, targets, key, jnp.asarray(first_epoch, dtype=jnp.int32), total,
+            hyperparameters, structure,
+        )  # fmt: skip
         active = min(config.epochs_per_block, config.epochs - first_epoch)
         losses.append(np.asarray(block_losses)[:active])
         accuracies.append(np.asarray(block_accuracies)[:active])
@@ -127,22 +146,36 @@ def train(
     )
 
 
-# Compiled once per config: run eagerly, the zeros of each parameter's shape compile one by one.
+@dataclass(frozen=True)
+class _BlockStructure:
+    """What the compiled block is specialised on: the settings that change shapes or structure."""
+
+    epochs_per_block: int
+    batch_size: int
+    shuffle: bool
+
+
+# Compiled once per model structure: run eagerly, the zeros of each parameter's shape compile
+# one by one. Adam's state does not depend on its hyperparameters.
 @eqx.filter_jit
-def _init_optimizer_state(params, config: TrainConfig) -> optax.OptState:
-    return make_optimizer(config).init(params)
+def _init_optimizer_state(params) -> optax.OptState:
+    return _adam(1e-3, 0.9, 0.999, 1e-7).init(params)
 
 
 @eqx.filter_jit(compiler_options=_XLA_CPU_OPTIONS)
-def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, total_epochs, config: TrainConfig):
-    """Run ``config.epochs_per_block`` epochs from ``first_epoch``; epochs past the total are skipped.
+def _train_block(
+    params, opt_state, static, windows, targets, key, first_epoch, total_epochs, hyperparameters,
+    structure: _BlockStructure,
+):  # fmt: skip
+    """Run ``structure.epochs_per_block`` epochs from ``first_epoch``; epochs past the total are skipped.
 
     Returns the new parameters and optimizer state and, per epoch of the block, the mean
     loss and accuracy (NaN for skipped epochs). One compilation serves every block,
-    the last, shorter one included.
+    the last, shorter one included, and any number of epochs and any learning rate.
     """
-    optimizer = make_optimizer(config)
+    optimizer = _adam(*hyperparameters)
     n_samples = targets.shape[0]
+    stateful = eqx.combine(params, static).stateful
 
     def loss_and_state(params, window, target, state):
         model = eqx.combine(params, static)
@@ -162,15 +195,15 @@ def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, t
 
         initial_state = eqx.combine(params, static).initial_state()
         (params, opt_state, _), (losses, correct) = jax.lax.scan(
-            step, (params, opt_state, initial_state), (inputs, targets)
+            step, (params, opt_state, initial_state), (windows, targets)
         )
         return params, opt_state, losses.mean(), correct.mean()
 
     def batched_epoch(params, opt_state, epoch):
-        batch_size = config.batch_size
+        batch_size = structure.batch_size
         n_batches = -(-n_samples // batch_size)
         padding = n_batches * batch_size - n_samples
-        if config.shuffle:
+        if structure.shuffle:
             order = jax.random.permutation(jax.random.fold_in(key, epoch), n_samples)
         else:
             order = jnp.arange(n_samples)
@@ -179,10 +212,10 @@ def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, t
         batches = jnp.concatenate([order, jnp.zeros(padding, order.dtype)]).reshape(n_batches, batch_size)
         masks = jnp.concatenate([jnp.ones(n_samples), jnp.zeros(padding)]).reshape(n_batches, batch_size)
 
-        def batch_loss(params, windows, batch_targets, mask):
+        def batch_loss(params, batch_windows, batch_targets, mask):
             model = eqx.combine(params, static)
             initial_state = model.initial_state()
-            logits = jax.vmap(lambda window: model(window, initial_state)[0])(windows)
+            logits = jax.vmap(lambda window: model(window, initial_state)[0])(batch_windows)
             losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch_targets)
             return jnp.sum(losses * mask) / jnp.sum(mask), (losses, logits)
 
@@ -191,7 +224,7 @@ def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, t
             indices, mask = batch
             batch_targets = targets[indices]
             (_, (losses, logits)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, inputs[indices], batch_targets, mask
+                params, windows[indices], batch_targets, mask
             )
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
@@ -201,7 +234,7 @@ def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, t
         (params, opt_state), (loss_sums, correct_sums) = jax.lax.scan(step, (params, opt_state), (batches, masks))
         return params, opt_state, loss_sums.sum() / n_samples, correct_sums.sum() / n_samples
 
-    run_epoch = stateful_epoch if config.stateful else batched_epoch
+    run_epoch = stateful_epoch if stateful else batched_epoch
 
     def epoch_body(carry, epoch):
         params, opt_state = carry
@@ -216,6 +249,6 @@ def _train_block(params, opt_state, static, inputs, targets, key, first_epoch, t
 
         return jax.lax.cond(epoch < total_epochs, active, skipped, (params, opt_state))
 
-    epochs = first_epoch + jnp.arange(config.epochs_per_block, dtype=jnp.int32)
+    epochs = first_epoch + jnp.arange(structure.epochs_per_block, dtype=jnp.int32)
     (params, opt_state), (losses, accuracies) = jax.lax.scan(epoch_body, (params, opt_state), epochs)
     return params, opt_state, losses, accuracies
