@@ -279,3 +279,23 @@ def _answers(port: int, seconds: float = 30.0) -> bool:
         else:
             return True
     return False
+
+
+def test_the_server_process_never_imports_jax():
+    """Songs are read and training is checked and queued without JAX: only the worker processes
+    (started with 'spawn', never forked) load it. A subprocess, so that the test's own imports don't count."""
+    script = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from starlette.testclient import TestClient\n"
+        "from nabiya.web.app import create_app\n"
+        "with TestClient(create_app(), base_url='http://127.0.0.1') as client:\n"
+        "    song = client.post('/api/songs', json={'builtin': 'nabiya'}).json()\n"
+        "    client.get(f\"/api/songs/{song['id']}.svg\")\n"
+        "    job = client.post('/api/jobs', json={'kind': 'train', 'preset': 'stateful2', 'epochs': 5, "
+        "'song': song['text']})\n"
+        "    print(job.status_code, 'jax' in sys.modules, flush=True)\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.stdout.split() == ["201", "False"], result.stderr[-2000:]

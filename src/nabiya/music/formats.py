@@ -35,6 +35,7 @@ from nabiya.music.song import Song
 READ_EXTENSIONS = (".abc", ".musicxml", ".xml", ".mxl", ".mid", ".midi", ".txt", ".notes", ".jsonl")
 WRITE_EXTENSIONS = (".abc", ".musicxml", ".xml", ".mid", ".midi", ".txt", ".notes", ".wav", ".svg")
 CODES_PER_LINE = 16
+MAX_UNPACKED_SCORE_BYTES = 50_000_000
 _HEADER_COMMENT = re.compile(r"^%\s*(title|tempo|meter|key|pickup)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
 
@@ -312,6 +313,13 @@ def _unzip_musicxml(data: bytes, source: str) -> bytes:
                 root = next((n for n in names if n.endswith((".xml", ".musicxml")) and "META-INF" not in n), None)
             if root is None or root not in names:
                 raise NabiyaError(f"{source}: the compressed MusicXML file holds no score")
-            return archive.read(root)
+            with archive.open(root) as score:
+                data = score.read(MAX_UNPACKED_SCORE_BYTES + 1)  # never unpack more than that (a zip bomb)
+            if len(data) > MAX_UNPACKED_SCORE_BYTES:
+                raise NabiyaError(
+                    f"{source}: the compressed MusicXML file's score unpacks to more than "
+                    f"{MAX_UNPACKED_SCORE_BYTES // 1_000_000} MB, more than a melody needs"
+                )
+            return data
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError) as error:
         raise NabiyaError(f"{source}: not a compressed MusicXML (.mxl) file: {error}") from None

@@ -233,12 +233,7 @@ class JobQueue:
         self.closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for worker in self._workers:
-            try:
-                worker.tasks.send(None)  # finish the loop; terminate below if busy
-            except (OSError, ValueError):
-                pass
-        exits = [worker.stop() for worker in self._workers]
+        exits = [worker.stop() for worker in self._workers]  # a worker holds nothing worth a graceful end
         self._workers.clear()
         await asyncio.gather(*exits, *self._reaping, return_exceptions=True)
         for job in self._jobs.values():

@@ -279,9 +279,9 @@ function drawLoss(svg, points, totalEpochs) {
     if (high - low < 0.5) { low -= 0.25; high += 0.25; }
   }
   const y = (loss) => top + ((height - top - bottom) * (high - Math.log10(loss))) / (high - low);
-  for (let decade = Math.ceil(low); decade <= Math.floor(high); decade++) {
-    line(svg, left, y(10 ** decade), width - right, y(10 ** decade), "grid");
-    text(svg, left - 6, y(10 ** decade) + 4, decade >= 0 ? String(10 ** decade) : `1e${decade}`, "end");
+  for (const tick of lossTicks(low, high)) {
+    line(svg, left, y(tick), width - right, y(tick), "grid");
+    text(svg, left - 6, y(tick) + 4, tick >= 0.01 ? String(Number(tick.toPrecision(1))) : tick.toExponential(0), "end");
   }
   line(svg, left, height - bottom, width - right, height - bottom, "axis");
   line(svg, left, top, left, height - bottom, "axis");
@@ -298,6 +298,21 @@ function drawLoss(svg, points, totalEpochs) {
   svg.dataset.updates = String(Number(svg.dataset.updates || 0) + 1);
   svg.dataset.lastLoss = shown.length ? String(shown[shown.length - 1][1]) : "";
   svg.dataset.firstLoss = shown.length ? String(shown[0][1]) : "";
+}
+
+function lossTicks(low, high) {
+  // Powers of ten between 10^low and 10^high; 2 and 5 times them too when that gives too few.
+  for (const steps of [[1], [1, 2, 5], [1, 1.5, 2, 3, 5, 7]]) {
+    const ticks = [];
+    for (let decade = Math.floor(low); decade <= Math.ceil(high); decade++) {
+      for (const step of steps) {
+        const tick = step * 10 ** decade;
+        if (Math.log10(tick) >= low && Math.log10(tick) <= high) ticks.push(tick);
+      }
+    }
+    if (ticks.length >= 3) return ticks;
+  }
+  return [];
 }
 
 function line(svg, x1, y1, x2, y2, className) {
