@@ -140,13 +140,14 @@ def test_the_page_shows_nabiya_as_sheet_music_and_sound_and_works_by_keyboard(pa
 
 
 def test_train_watch_the_curve_move_see_hear_the_predictions_and_generate(page):
+    page.select_option("#preset", "stateful2")
     train(page)
     wait_until(page, "!document.querySelector('#results').hidden", 240)
     statuses = page.get_attribute("#train-view", "data-statuses").split()
     assert "running" in statuses and statuses[-1] == "done"
     chart = page.query_selector("#loss-chart")
     # The curve was redrawn as the epochs went by (a report every 2 epochs), then whole at the end.
-    assert int(chart.get_attribute("data-updates")) >= 10
+    assert int(chart.get_attribute("data-updates")) >= 5
     assert chart.get_attribute("data-points") == EPOCHS
     assert float(chart.get_attribute("data-last-loss")) < float(chart.get_attribute("data-first-loss"))
     assert page.evaluate("document.querySelector('#train-progress').value") == 1

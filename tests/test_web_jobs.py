@@ -75,7 +75,6 @@ def alive(pid):
     return True
 
 
-@pytest.mark.slow
 def test_jobs_wait_in_order_run_in_workers_and_finish(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=1, target=stand_in_worker)
@@ -103,7 +102,6 @@ def test_jobs_wait_in_order_run_in_workers_and_finish(tmp_path):
     run(scenario)
 
 
-@pytest.mark.slow
 def test_no_more_than_the_bound_run_at_once(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=2, target=stand_in_worker)
@@ -122,7 +120,6 @@ def test_no_more_than_the_bound_run_at_once(tmp_path):
     run(scenario)
 
 
-@pytest.mark.slow
 def test_cancel_a_waiting_job_and_a_running_one(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=1, target=stand_in_worker)
@@ -147,7 +144,6 @@ def test_cancel_a_waiting_job_and_a_running_one(tmp_path):
     run(scenario)
 
 
-@pytest.mark.slow
 def test_a_killed_worker_fails_its_job_and_the_queue_goes_on(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=1, target=stand_in_worker)
@@ -180,7 +176,6 @@ def test_exit_codes_in_words():
     assert describe_exit(1) == "exit status 1"
 
 
-@pytest.mark.slow
 def test_finished_jobs_are_removed_after_a_while_and_the_queue_is_bounded(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=1, keep_seconds=3600, keep_jobs=2, max_waiting=2, target=stand_in_worker)
@@ -210,7 +205,6 @@ def test_finished_jobs_are_removed_after_a_while_and_the_queue_is_bounded(tmp_pa
     run(scenario)
 
 
-@pytest.mark.slow
 def test_a_model_in_use_is_kept_until_its_generation_finishes(tmp_path):
     async def scenario():
         jobs = JobQueue(tmp_path, workers=1, keep_seconds=3600, target=stand_in_worker)
@@ -321,6 +315,7 @@ def test_fifty_clients_stream_queued_jobs_and_the_server_stays_responsive(tmp_pa
     assert statistics.median(latencies) < 0.25 and max(latencies) < 2.0, (statistics.median(latencies), max(latencies))
 
 
+@pytest.mark.slow
 def test_many_songs_engraved_at_once_all_come_back(tmp_path):
     """Sheet music is engraved in the server's threads: every request must succeed, in whichever thread
     (verovio keeps its resource path per thread)."""
