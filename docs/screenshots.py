@@ -44,7 +44,8 @@ def shrink(path: Path, colors: int = 96) -> None:
 
 
 def main() -> None:
-    server = subprocess.Popen([sys.executable, "-m", "nabiya", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "nabiya", "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         url = re.search(r"http://\S+", server.stdout.readline()).group(0)
         with sync_playwright() as playwright:
@@ -52,7 +53,8 @@ def main() -> None:
 
             phone = browser.new_page(viewport={"width": 390, "height": 780}, device_scale_factor=1, is_mobile=True)
             phone.goto(url)
-            wait_until(phone, "document.body.dataset.ready === 'true' && document.querySelector('#song-score').naturalWidth > 0")
+            wait_until(phone, "document.body.dataset.ready === 'true' "
+                              "&& document.querySelector('#song-score').naturalWidth > 0")
             phone.screenshot(path=HERE / "playground-phone.png")
 
             page = browser.new_page(viewport={"width": 1000, "height": 900}, device_scale_factor=1)
@@ -61,7 +63,8 @@ def main() -> None:
             page.select_option("#preset", "mlp")
             page.click("#train-button")
             wait_until(page, "!document.querySelector('#results').hidden")
-            wait_until(page, "[...document.querySelectorAll('#results img')].every(i => i.complete && i.naturalWidth > 0)")
+            wait_until(page, "[...document.querySelectorAll('#results img')]"
+                             ".every(image => image.complete && image.naturalWidth > 0)")
             top, bottom = page.evaluate("""() => [
                 document.querySelector('#train').getBoundingClientRect().top + scrollY - 8,
                 document.querySelector('#pred-full_song .listen').getBoundingClientRect().bottom + scrollY + 8]""")

@@ -167,7 +167,8 @@ def test_requests_another_site_could_send_are_refused(client):
     for path in ("/api/songs", "/api/jobs"):
         response = client.post(path, content=b'{"builtin": "nabiya"}', headers={"content-type": "text/plain"})
         assert response.status_code == 415
-    response = client.post("/api/songs/upload?name=a.abc", content=b"X:1\nK:C\nCDE|", headers={"content-type": "text/plain"})
+    response = client.post("/api/songs/upload?name=a.abc", content=b"X:1\nK:C\nCDE|",
+                           headers={"content-type": "text/plain"})
     assert response.status_code == 415
     assert client.post("/api/songs", content=b"not json", headers=JSON).status_code == 400
 

@@ -28,7 +28,8 @@ sync_api = pytest.importorskip(
 CHROMIUM = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
                  if path and os.path.exists(path)), None)
 if CHROMIUM is None:
-    pytest.skip("Debian's Chromium is not installed (apt-get install chromium): no browser tests", allow_module_level=True)
+    pytest.skip("Debian's Chromium is not installed (apt-get install chromium): no browser tests",
+                allow_module_level=True)
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio"]
@@ -224,7 +225,8 @@ def test_two_tabs_train_at_once_and_the_second_waits_its_turn(browser, server_ur
         assert second.get_attribute("#train-view", "data-statuses").split()[:2] == ["queued", "running"]
         assert first.get_attribute("#train-view", "data-statuses").split()[0] == "running"
         assert "seed 5" in first.inner_text("#result-summary") and "seed 7" in second.inner_text("#result-summary")
-        assert first.get_attribute("#loss-chart", "data-last-loss") != second.get_attribute("#loss-chart", "data-last-loss")
+        last_losses = [tab.get_attribute("#loss-chart", "data-last-loss") for tab in (first, second)]
+        assert last_losses[0] != last_losses[1]
     finally:
         context.close()
 

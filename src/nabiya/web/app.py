@@ -38,6 +38,7 @@ import secrets
 import warnings
 import zipfile
 from collections import OrderedDict
+from functools import partial
 from importlib import resources
 from typing import Any, Callable
 
@@ -49,7 +50,8 @@ from starlette.staticfiles import StaticFiles
 
 from nabiya.errors import NabiyaError
 from nabiya.web import songs
-from nabiya.web.jobs import QueueFull, JobQueue
+from nabiya.web.jobs import JobQueue, QueueFull
+from nabiya.web.worker import MODEL_FILE
 
 # music21 keeps global state and is not known to be thread-safe: songs are read and engraved
 # one at a time, in a thread, so that the event loop stays free.
@@ -197,11 +199,11 @@ class _AppState:
         body = await _json_body(request)
         tune = _optional_text(body, "tune")
         if "builtin" in body:
-            read = lambda: songs.builtin_song(_text(body, "builtin"))  # noqa: E731
+            read = partial(songs.builtin_song, _text(body, "builtin"))
         elif "codes" in body:
-            read = lambda: songs.song_from_codes(_text(body, "codes"))  # noqa: E731
+            read = partial(songs.song_from_codes, _text(body, "codes"))
         elif "abc" in body:
-            read = lambda: songs.song_from_abc_text(_text(body, "abc"), tune=tune)  # noqa: E731
+            read = partial(songs.song_from_abc_text, _text(body, "abc"), tune=tune)
         else:
             raise Problem(400, "say which song: builtin, codes or abc")
         abc = body.get("abc") if isinstance(body.get("abc"), str) else None
@@ -213,7 +215,7 @@ class _AppState:
         data = await _read_body(request, songs.MAX_UPLOAD_BYTES, too_large=songs.too_large_message(name))
         tune = request.query_params.get("tune") or None
         abc = data.decode("utf-8", "replace") if name.lower().endswith(".abc") else None
-        return JSONResponse(await self._read_song(lambda: songs.song_from_upload(data, name, tune=tune), abc=abc))
+        return JSONResponse(await self._read_song(partial(songs.song_from_upload, data, name, tune=tune), abc=abc))
 
     async def _read_song(self, read: Callable, *, abc: str | None = None) -> dict:
         """Read a song in a thread (music21 is slow to load and to parse); remember it for downloads.
@@ -249,7 +251,7 @@ class _AppState:
             raise Problem(404, f"a song can be downloaded as {', '.join(songs.DOWNLOAD_SUFFIXES)}")
         from nabiya.music.formats import song_to_bytes
 
-        data = await self._in_thread(lambda: song_to_bytes(song, suffix))
+        data = await self._in_thread(partial(song_to_bytes, song, suffix))
         return Response(data, media_type=MEDIA_TYPES[suffix], headers=_download_headers(request, song.title, suffix))
 
     async def _in_thread(self, work: Callable):
@@ -271,7 +273,7 @@ class _AppState:
             if model_job.kind != "train" or model_job.status != "done":
                 raise Problem(400, "generate with a model that has finished training")
             task = _generate_task(body)
-            task["model"] = str(model_job.files_folder / "model.nabiya")
+            task["model"] = str(model_job.files_folder / MODEL_FILE)
             job = self.jobs.submit("generate", task, uses=model_job.id)
         else:
             raise Problem(400, "say what to do: kind 'train' or 'generate'")
@@ -359,7 +361,9 @@ def _train_task(body: dict) -> tuple[dict, int]:
     seed = config.seed
     song = song_from_codes_text(_text(body, "song"), source="the song")
     if len(song) > MAX_TRAIN_NOTES:
-        raise NabiyaError(f"the song has {len(song)} notes: the playground trains on songs of at most {MAX_TRAIN_NOTES}")
+        raise NabiyaError(
+            f"the song has {len(song)} notes: the playground trains on songs of at most {MAX_TRAIN_NOTES}"
+        )
     prepare(config, song)  # a song too short for the window fails here, not in the queue
     return {
         "preset": preset_name,
@@ -451,13 +455,14 @@ def _whole(body: dict, name: str, default: int | None) -> int | None:
 
 def _number(body: dict, name: str, kind: type) -> int | float:
     value = body.get(name)
+    wanted = "a whole number" if kind is int else "a number"
     if isinstance(value, str):
         try:
             value = kind(value.strip())
         except ValueError:
-            raise NabiyaError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {value!r}") from None
+            raise NabiyaError(f"{name} must be {wanted}, not {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise NabiyaError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {value!r}")
+        raise NabiyaError(f"{name} must be {wanted}, not {value!r}")
     return kind(value)
 
 
@@ -469,7 +474,8 @@ def _download_headers(request: Request, title: str, suffix: str) -> dict:
 
     stem = "".join(ch if ch.isalnum() or ch in " -_()" else "_" for ch in (title or "song")).strip() or "song"
     fallback = "".join(ch if ch.isascii() else "_" for ch in stem)
-    return {"content-disposition": f"attachment; filename=\"{fallback}{suffix}\"; filename*=UTF-8''{quote(stem + suffix)}"}
+    disposition = f"attachment; filename=\"{fallback}{suffix}\"; filename*=UTF-8''{quote(stem + suffix)}"
+    return {"content-disposition": disposition}
 
 
 # --- the guard: token, host, security headers ---------------------------------------------------

@@ -421,7 +421,9 @@ class JobQueue:
 
     def _fail_after_crash(self, job: Job, code: int | None) -> None:
         if job.status == "running":
-            job.error = f"the worker process stopped unexpectedly ({describe_exit(code)}); the server goes on: try again"
+            job.error = (
+                f"the worker process stopped unexpectedly ({describe_exit(code)}); the server goes on: try again"
+            )
             self._finish(job, "failed")
 
     def _retire(self, worker: _Worker, on_exit: Callable[[int | None], None] | None = None) -> None:

@@ -57,15 +57,15 @@ def serve(
     sock = listen_socket(host, port)
     port = sock.getsockname()[1]
     allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()} if loopback else None
-    app = create_app(
-        jobs=JobQueue(workers=workers, prestart=True), token=token, allowed_hosts=allowed_hosts, cookie_name=f"nabiya-token-{port}"
-    )
+    jobs = JobQueue(workers=workers, prestart=True)
+    app = create_app(jobs=jobs, token=token, allowed_hosts=allowed_hosts, cookie_name=f"nabiya-token-{port}")
     urls = page_urls(host, port, token)
     print(f"nabiya playground: {urls[0]}", file=out, flush=True)
     for url in urls[1:]:
         print(f"               or: {url}", file=out, flush=True)
     if not loopback:
-        print("anyone who can reach this address and has the token can use it; press Ctrl+C to stop", file=out, flush=True)
+        print("anyone who can reach this address and has the token can use it; press Ctrl+C to stop",
+              file=out, flush=True)
     else:
         print("press Ctrl+C to stop", file=out, flush=True)
     if open_browser:
@@ -96,7 +96,9 @@ def listen_socket(host: str, port: int) -> socket.socket:
         )[0]
     except (socket.gaierror, UnicodeError) as error:
         reason = error.strerror if isinstance(error, socket.gaierror) else str(error)
-        raise NabiyaError(f"cannot listen on {where}: {reason} (give an address of this machine, e.g. 127.0.0.1)") from None
+        raise NabiyaError(
+            f"cannot listen on {where}: {reason} (give an address of this machine, e.g. 127.0.0.1)"
+        ) from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,7 +111,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 def page_urls(host: str, port: int, token: str | None) -> list[str]:
-    """The page's addresses to print: the one asked for, and for an all-interfaces address, this machine's name and loopback.
+    """The page's addresses to print: the one asked for; for all interfaces, this machine's name and loopback.
 
     Example:
         >>> page_urls("127.0.0.1", 8000, None)

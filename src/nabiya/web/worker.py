@@ -49,7 +49,7 @@ def worker_main(tasks, events) -> None:
             return
         job = task["job"]
         try:
-            result = run_task(task, lambda progress: events.send(("progress", job, progress)))
+            result = run_task(task, lambda progress, job=job: events.send(("progress", job, progress)))
         except NabiyaError as error:
             events.send(("failed", job, str(error)))
         except Exception as error:  # a bug, not bad input: keep the worker, tell the page, log the trace
@@ -167,7 +167,9 @@ def generate(task: dict) -> dict:
     try:
         saved = nabiya.load_model(task["model"])
     except NabiyaError:
-        raise NabiyaError("the trained model is no longer kept (finished jobs are removed after a while): train again")
+        raise NabiyaError(
+            "the trained model is no longer kept (finished jobs are removed after a while): train again"
+        ) from None
     strategy = nabiya.make_strategy(
         task["strategy"], temperature=task.get("temperature"), top_k=task.get("top_k"),
         top_p=task.get("top_p"), beam_width=task.get("beam_width"),
