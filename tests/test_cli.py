@@ -8,7 +8,7 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve"]
 
 
 def _run_cli(args, capsys):
@@ -53,6 +53,11 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["run", "--song", "g8 e8 e4 x9 d8 d4"], "unknown note code 'x9' (line 1, note 4)"),
         (["run", "--song", "g8 e8 e4 f8"], "has 4 notes: a window of 4 needs at least 5"),
         (["frobnicate"], "invalid choice"),
+        (["serve", "--port", "70000"], "a port is from 0 to 65535, not 70000"),
+        (["serve", "--port", "http"], "expected a whole number, not 'http'"),
+        (["serve", "--workers", "0"], "must be at least 1, not 0"),
+        (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1:0: Cannot assign requested address"),
+        (["serve", "--token", " "], "--token must not be empty"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):

@@ -695,3 +695,57 @@ def test_a_corpus_record_is_read_and_a_bad_one_named():
         read_corpus_tune({"id": "x#1", "notes": [[60, 1.0], [60, -1]]})
     with pytest.raises(NabiyaError, match="not JSON"):
         read_corpus_tune("{not json")
+
+
+def test_sheet_music_can_be_engraved_in_any_thread():
+    """verovio sets its fonts' path only in the thread that imported it; a web server engraves in others."""
+    import threading
+
+    from nabiya.music.scores import song_to_svg
+    from nabiya.music.songs import get_song
+
+    pictures = []
+    for name in ("nabiya", "twinkle"):
+        thread = threading.Thread(target=lambda name=name: pictures.append(song_to_svg(get_song(name))))
+        thread.start()
+        thread.join()
+    assert len(pictures) == 2 and all(picture.startswith("<svg") for picture in pictures)
+
+
+def test_sheet_music_colours_the_notes_asked_for_every_piece_of_a_tied_one():
+    from nabiya.music.scores import song_to_musicxml, song_to_svg
+
+    song = Song.from_codes("c4 d2. e4 f2 g1", title="ties")  # 4/4: g1 crosses the third bar line
+    svg = song_to_svg(song, colors={1: "#d62728", 4: "#d62728"})
+    assert svg.count('class="note" color="#D62728"') == 3  # d2. whole, g1 in two tied pieces
+    assert svg.count('class="clef"') == 1  # a clef is engraved
+    assert song_to_musicxml(song).count(b"color=") == 0
+    with pytest.raises(NabiyaError, match="colour 'red' is not a #rrggbb colour"):
+        song_to_svg(song, colors={0: "red"})
+
+
+def test_songs_read_from_bytes_as_from_a_file_and_written_to_bytes_as_to_one(tmp_path):
+    from nabiya.music.formats import read_song, song_from_bytes, song_to_bytes, write_song
+    from nabiya.music.songs import get_song
+
+    song = get_song("ode_to_joy")
+    for suffix in (".abc", ".mid", ".musicxml", ".txt"):
+        path = write_song(song, tmp_path / f"ode{suffix}")
+        assert song_from_bytes(song_to_bytes(song, suffix), f"x{suffix}").notes == song.notes
+        assert song_from_bytes(path.read_bytes(), path.name).notes == read_song(path).notes
+    with pytest.raises(NabiyaError, match=r"^tune\.pdf: cannot read \.pdf"):
+        song_from_bytes(b"%PDF", "tune.pdf")
+
+
+def test_a_compressed_musicxml_file_that_unpacks_to_too_much_is_refused(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from nabiya.music import formats
+
+    monkeypatch.setattr(formats, "MAX_UNPACKED_SCORE_BYTES", 1000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("score.musicxml", b" " * 100_000)  # packs to a few hundred bytes
+    with pytest.raises(NabiyaError, match="bomb.mxl: the compressed MusicXML file's score unpacks to more than"):
+        formats.song_from_bytes(buffer.getvalue(), "bomb.mxl")

@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
     generate.set_defaults(handler=_cmd_generate)
+    _add_serve_command(commands)
     return parser
 
 
@@ -329,6 +330,56 @@ def _cmd_generate(args) -> int:
 def _load_primer(text: str):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
     return _load_song(text, None).notes
+
+
+# --- nabiya serve: the browser playground (parser and handler in one block) -------------------------
+
+_SERVE_EXAMPLES = """\
+examples:
+  nabiya serve                          # http://127.0.0.1:8000/ on this machine only
+  nabiya serve --port 8080 --open       # another port; open the page in the browser
+  nabiya serve --host 0.0.0.0           # the whole network: prints an address with a token
+  nabiya serve --workers 2              # two training jobs at once (one process each)
+"""
+
+
+def _add_serve_command(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="the playground: train, hear and see models in a web browser",
+        description="Start the playground, a web page served from this machine: choose or bring a melody, "
+        "see and hear it, train a model with a live loss curve, see and hear its predictions with the wrong "
+        "notes marked, and make new music. It needs no internet. On a loopback address (the default) only "
+        "this machine can reach it; on any other address every request needs a token, which the printed "
+        "address carries.",
+        epilog=_SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
+    serve.add_argument("--port", type=_port, default=8000, help="the port (default 8000; 0 picks a free one)")
+    serve.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="jobs that may run at once, one process each; more wait in a queue (default 1)")
+    serve.add_argument("--token", metavar="TEXT",
+                       help="the token to require (default: a random one, and only off loopback)")
+    serve.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    serve.set_defaults(handler=_cmd_serve)
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {value}")
+    return value
+
+
+def _cmd_serve(args) -> int:
+    if args.token is not None and not args.token.strip():
+        raise NabiyaError("--token must not be empty")
+    from nabiya.web.server import serve
+
+    serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open)
+    return 0
 
 
 def _version() -> str:

@@ -35,6 +35,7 @@ from nabiya.music.song import Song
 READ_EXTENSIONS = (".abc", ".musicxml", ".xml", ".mxl", ".mid", ".midi", ".txt", ".notes", ".jsonl")
 WRITE_EXTENSIONS = (".abc", ".musicxml", ".xml", ".mid", ".midi", ".txt", ".notes", ".wav", ".svg")
 CODES_PER_LINE = 16
+MAX_UNPACKED_SCORE_BYTES = 50_000_000
 _HEADER_COMMENT = re.compile(r"^%\s*(title|tempo|meter|key|pickup)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
 
@@ -74,24 +75,52 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
         from nabiya.music.corpus import read_corpus_song
 
         return read_corpus_song(path, tune=tune)
-    data = _read_bytes(path)
-    source = str(path)
+    return song_from_bytes(_read_bytes(path), str(path), tune=tune)
+
+
+def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None) -> Song:
+    """Read a melody from a file's contents, in the format the file name's extension names.
+
+    What :func:`read_song` does once it has read the file, for melodies that never were a
+    file on this machine (an upload to ``nabiya serve``): ``name`` only chooses the format
+    and names the melody in messages; nothing is opened.
+
+    Args:
+        data: the file's bytes.
+        name: the file's name (``'tune.abc'``), as it should appear in messages.
+        tune: for ABC files of many tunes: the ``X:`` number or title (the first when None).
+
+    Raises:
+        NabiyaError: as :func:`read_song`; ``.jsonl`` corpora are read only from paths.
+
+    Example:
+        >>> song_from_bytes(b"X:1\\nL:1/4\\nK:C\\nC D E2|", "up.abc").codes
+        ['c4', 'd4', 'e2']
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in READ_EXTENSIONS or suffix == ".jsonl":
+        readable = [extension for extension in READ_EXTENSIONS if extension != ".jsonl"]
+        raise NabiyaError(
+            f"{name}: cannot read {suffix or 'a file without an extension'}: nabiya reads {', '.join(readable)}"
+        )
+    if tune is not None and suffix != ".abc":
+        raise NabiyaError(f"{name}: a tune can be chosen only in .abc files")
     if suffix in (".mid", ".midi"):
         from nabiya.music.midi import song_from_midi
 
-        return song_from_midi(data, source=source)
+        return song_from_midi(data, source=name)
     if suffix in (".musicxml", ".xml", ".mxl"):
         from nabiya.music.scores import song_from_musicxml
 
-        return song_from_musicxml(_unzip_musicxml(data, source) if suffix == ".mxl" else data, source=source)
+        return song_from_musicxml(_unzip_musicxml(data, name) if suffix == ".mxl" else data, source=name)
     text = _decode(data)
     if not text.strip():
-        raise NabiyaError(f"{source}: the file is empty")
+        raise NabiyaError(f"{name}: the file is empty")
     if suffix == ".abc":
         from nabiya.music.abc import song_from_abc
 
-        return song_from_abc(text, tune=tune, source=source)
-    return song_from_codes_text(text, source=source)
+        return song_from_abc(text, tune=tune, source=name)
+    return song_from_codes_text(text, source=name)
 
 
 def write_song(song: Song, path: str | os.PathLike) -> Path:
@@ -114,7 +143,7 @@ def write_song(song: Song, path: str | os.PathLike) -> Path:
         >>> write_song(nabiya(), "out/nabiya.abc")                       # doctest: +SKIP
         PosixPath('out/nabiya.abc')
     """
-    from nabiya.fileio import write_bytes, write_text
+    from nabiya.fileio import write_bytes
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -126,34 +155,54 @@ def write_song(song: Song, path: str | os.PathLike) -> Path:
     if not song.notes:
         raise NabiyaError(f"{path}: nothing to write: the song has no notes")
     try:
-        if suffix == ".wav":
-            from nabiya.music.audio import write_wav
-
-            write_wav(song, path)
-        elif suffix in (".mid", ".midi"):
-            from nabiya.music.midi import song_to_midi
-
-            write_bytes(path, song_to_midi(song))
-        elif suffix in (".musicxml", ".xml"):
-            from nabiya.music.scores import song_to_musicxml
-
-            write_bytes(path, song_to_musicxml(song))
-        elif suffix == ".svg":
-            from nabiya.music.scores import song_to_svg
-
-            write_text(path, song_to_svg(song))
-        elif suffix == ".abc":
-            from nabiya.music.abc import song_to_abc
-
-            write_text(path, song_to_abc(song))
-        else:
-            write_text(path, song_to_codes_text(song))
+        write_bytes(path, song_to_bytes(song, suffix))
     except NabiyaError as error:
         message = str(error)
         raise NabiyaError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     except OSError as error:
         raise NabiyaError(f"{path}: cannot write the file: {error.strerror or error}") from None
     return path
+
+
+def song_to_bytes(song: Song, suffix: str) -> bytes:
+    """The bytes :func:`write_song` writes for a file with extension ``suffix`` (``'.mid'``, ...).
+
+    For a song that is sent rather than saved (a download from ``nabiya serve``).
+
+    Raises:
+        NabiyaError: for an extension nabiya does not write, or a duration the format
+            cannot hold.
+
+    Example:
+        >>> song_to_bytes(Song.from_codes("c4 d4"), ".mid")[:4]
+        b'MThd'
+    """
+    suffix = suffix.lower()
+    if suffix not in WRITE_EXTENSIONS:
+        raise NabiyaError(
+            f"cannot write {suffix or 'a file without an extension'}: nabiya writes {', '.join(WRITE_EXTENSIONS)}"
+        )
+    if suffix == ".wav":
+        from nabiya.music.audio import wav_bytes
+
+        return wav_bytes(song)
+    if suffix in (".mid", ".midi"):
+        from nabiya.music.midi import song_to_midi
+
+        return song_to_midi(song)
+    if suffix in (".musicxml", ".xml"):
+        from nabiya.music.scores import song_to_musicxml
+
+        return song_to_musicxml(song)
+    if suffix == ".svg":
+        from nabiya.music.scores import song_to_svg
+
+        return song_to_svg(song).encode("utf-8")
+    if suffix == ".abc":
+        from nabiya.music.abc import song_to_abc
+
+        return song_to_abc(song).encode("utf-8")
+    return song_to_codes_text(song).encode("utf-8")
 
 
 def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: str | int | None = None) -> Song:
@@ -267,6 +316,13 @@ def _unzip_musicxml(data: bytes, source: str) -> bytes:
                 root = next((n for n in names if n.endswith((".xml", ".musicxml")) and "META-INF" not in n), None)
             if root is None or root not in names:
                 raise NabiyaError(f"{source}: the compressed MusicXML file holds no score")
-            return archive.read(root)
+            with archive.open(root) as score:
+                data = score.read(MAX_UNPACKED_SCORE_BYTES + 1)  # never unpack more than that (a zip bomb)
+            if len(data) > MAX_UNPACKED_SCORE_BYTES:
+                raise NabiyaError(
+                    f"{source}: the compressed MusicXML file's score unpacks to more than "
+                    f"{MAX_UNPACKED_SCORE_BYTES // 1_000_000} MB, more than a melody needs"
+                )
+            return data
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError) as error:
         raise NabiyaError(f"{source}: not a compressed MusicXML (.mxl) file: {error}") from None

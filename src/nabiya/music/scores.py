@@ -12,8 +12,10 @@ row are one silence, read as one rest (notation cuts rests at bar lines and beat
 
 from __future__ import annotations
 
+import re
 import warnings
 from fractions import Fraction
+from typing import Mapping
 
 from nabiya.errors import NabiyaError
 from nabiya.music.notation import (
@@ -31,6 +33,7 @@ from nabiya.music.note import DEFAULT_SPELLINGS, Note
 from nabiya.music.song import Song
 
 DEFAULT_TEMPO_BPM = 120.0
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def song_from_score(score, *, source: str) -> Song:
@@ -117,7 +120,7 @@ def song_to_score(song: Song):
         >>> [n.nameWithOctave for n in score.recurse().notes]
         ['C4', 'D4', 'E4']
     """
-    from music21 import key, metadata, meter, note, stream, tempo, tie
+    from music21 import clef, key, metadata, meter, note, stream, tempo, tie
 
     time_signature = parse_meter(song.meter) or DEFAULT_METER
     parsed_key = parse_key(song.key)
@@ -155,6 +158,8 @@ def song_to_score(song: Song):
         elif index == len(bars) - 1 and filled < bar_length:
             measure.paddingRight = float(bar_length - filled)
         part.append(measure)
+    if bars:  # the clef that suits the melody's range (treble, or bass for a low one), as engravers choose
+        part.getElementsByClass(stream.Measure).first().insert(0, clef.bestClef(part, recurse=True))
     score.append(part)
     return score
 
@@ -181,19 +186,30 @@ def song_from_musicxml(data: bytes, *, source: str = "MusicXML") -> Song:
     return song_from_score(score, source=source)
 
 
-def song_to_musicxml(song: Song) -> bytes:
+def song_to_musicxml(song: Song, *, colors: Mapping[int, str] | None = None) -> bytes:
     """The song as a MusicXML document (UTF-8 bytes).
 
+    Args:
+        song: the song.
+        colors: optional colours of some notes, by 0-based index into ``song.notes``
+            (``{3: "#d62728"}``): a prediction's wrong notes, say. Every written piece of a
+            note (tied across a bar line) takes its colour; verovio engraves it.
+
     Raises:
-        NabiyaError: when a duration cannot be notated (music21 cannot write it).
+        NabiyaError: when a duration cannot be notated (music21 cannot write it), or a
+            colour is not ``#rrggbb``.
 
     Example:
         >>> song_to_musicxml(Song.from_codes("c4 d4"))[:5]
         b'<?xml'
+        >>> b'color="#D62728"' in song_to_musicxml(Song.from_codes("c4 d4"), colors={1: "#d62728"})
+        True
     """
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     score = song_to_score(song)
+    if colors:
+        _color_notes(score, song, colors)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -202,26 +218,55 @@ def song_to_musicxml(song: Song) -> bytes:
         raise NabiyaError(f"cannot write {song.title or 'the song'} as MusicXML: {_reason(error)}") from None
 
 
-def song_to_svg(song: Song) -> str:
+def song_to_svg(song: Song, *, colors: Mapping[int, str] | None = None) -> str:
     """Sheet music of the song as one SVG document, engraved by verovio from MusicXML.
+
+    Args:
+        song: the song.
+        colors: optional colours of some notes, by index into ``song.notes`` (see
+            :func:`song_to_musicxml`); the note heads, stems and flags take the colour.
 
     Example:
         >>> song_to_svg(Song.from_codes("c4 d4 e2", title="Up")).startswith("<svg")
         True
     """
+    from importlib import resources
+
     import verovio
 
     verovio.enableLog(verovio.LOG_OFF)
-    toolkit = verovio.toolkit()
+    # verovio keeps its default resource path (its fonts) per thread and sets it only in the
+    # thread that imported it; in any other thread (a web server's) engraving would fail.
+    toolkit = verovio.toolkit(False)
+    toolkit.setResourcePath(str(resources.files("verovio") / "data"))
     # One tall page, so that the whole song is one picture; a fixed id seed, so that the
     # same song gives the same file.
     toolkit.setOptions(
         {"pageHeight": 60000, "adjustPageHeight": True, "scale": 50, "footer": "none", "xmlIdSeed": 1}
     )
-    if not toolkit.loadData(song_to_musicxml(song).decode("utf-8")):
+    if not toolkit.loadData(song_to_musicxml(song, colors=colors).decode("utf-8")):
         raise NabiyaError(f"verovio could not engrave {song.title or 'the song'}")
     pages = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
     return pages[0] if len(pages) == 1 else _stack_pages(pages)
+
+
+def _color_notes(score, song: Song, colors: Mapping[int, str]) -> None:
+    """Colour the written pieces of the song's notes named in ``colors``, in place.
+
+    The score is :func:`song_to_score`'s: its notes and rests, in order, are the song's
+    notes cut at bar lines, so a running sum of durations tells which note each piece is of.
+    """
+    for index, color in colors.items():
+        if not _HEX_COLOR.fullmatch(str(color)):
+            raise NabiyaError(f"note {index + 1}: colour {color!r} is not a #rrggbb colour")
+    index, left = 0, song.notes[0].duration if song.notes else Fraction(0)
+    for element in score.recurse().notesAndRests:
+        if index in colors:
+            element.style.color = colors[index]
+        left -= Fraction(element.quarterLength)
+        if left <= 0 and index + 1 < len(song.notes):
+            index += 1
+            left = song.notes[index].duration
 
 
 # --- reading helpers --------------------------------------------------------------------------
@@ -318,7 +363,6 @@ def _music21_pitch_name(note: Note) -> str:
 
 def _stack_pages(pages: list[str]) -> str:
     """Several SVG pages as one SVG, one below the other."""
-    import re
 
     sizes = [tuple(float(v) for v in re.search(r'width="([\d.]+)px" height="([\d.]+)px"', page).groups()) for page in pages]
     width = max(w for w, _ in sizes)

@@ -1,0 +1,83 @@
+"""Take the README's screenshots of the playground (run by hand: ``python docs/screenshots.py``).
+
+Starts ``nabiya serve`` on a free port, drives Debian's Chromium headless with Playwright,
+trains the tutorial's MLP on 나비야 (it replays the song wrongly, so the wrong notes show in
+red), and writes two small PNGs beside this file:
+
+- ``playground.png``: training and predictions, at desktop width;
+- ``playground-phone.png``: the top of the page at a phone's width.
+
+Needs ``pip install playwright`` and ``apt-get install chromium`` (and, for Hangul in the
+title, a Korean font such as ``fonts-nanum``). Colours are reduced so that the files stay small.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio",
+                 "--hide-scrollbars"]
+
+
+def wait_until(page, condition: str, seconds: float = 300.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(f"() => ({condition})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(condition)
+        time.sleep(0.1)
+
+
+def shrink(path: Path, colors: int = 96) -> None:
+    """Fewer colours, same pixels: a screenshot of flat colours compresses several times smaller."""
+    image = Image.open(path).convert("RGB")
+    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def main() -> None:
+    command = [sys.executable, "-m", "nabiya", "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"http://\S+", server.stdout.readline()).group(0)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+
+            phone = browser.new_page(viewport={"width": 390, "height": 780}, device_scale_factor=1, is_mobile=True)
+            phone.goto(url)
+            wait_until(phone, "document.body.dataset.ready === 'true' "
+                              "&& document.querySelector('#song-score').naturalWidth > 0")
+            phone.screenshot(path=HERE / "playground-phone.png")
+
+            page = browser.new_page(viewport={"width": 1000, "height": 900}, device_scale_factor=1)
+            page.goto(url)
+            wait_until(page, "document.body.dataset.ready === 'true'")
+            page.select_option("#preset", "mlp")
+            page.click("#train-button")
+            wait_until(page, "!document.querySelector('#results').hidden")
+            wait_until(page, "[...document.querySelectorAll('#results img')]"
+                             ".every(image => image.complete && image.naturalWidth > 0)")
+            top, bottom = page.evaluate("""() => [
+                document.querySelector('#train').getBoundingClientRect().top + scrollY - 8,
+                document.querySelector('#pred-full_song .listen').getBoundingClientRect().bottom + scrollY + 8]""")
+            page.screenshot(path=HERE / "playground.png", full_page=True,
+                            clip={"x": 0, "y": top, "width": 1000, "height": bottom - top})
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    for name in ("playground.png", "playground-phone.png"):
+        shrink(HERE / name)
+        print(f"wrote docs/{name}: {(HERE / name).stat().st_size / 1000:.0f} kB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""What a playground worker process does: train a model or continue a melody, through the public API.
+
+A worker is a long-lived process started by :mod:`nabiya.web.jobs` with the ``spawn``
+method. It pays JAX's import (and each shape's compilation) once, then runs one task
+after another: it receives a task (a dict of plain values) on one pipe and sends back
+``("progress", job, {...})``, then ``("done", job, result)`` or ``("failed", job, message)``
+on another. Everything a task writes goes into the job's folder, which the server chose.
+
+The task's inputs arrive as plain values (preset name, numbers, the song as note-code
+text), never as objects, so nothing but data crosses between the processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from nabiya.errors import NabiyaError
+
+WRONG_COLOR = "#d62728"  # the piano rolls' red
+PRIMER_COLOR = "#8a8a8a"  # given notes, grey, so that generated ones stand out
+SONG_SUFFIXES = (".mid", ".wav", ".abc", ".musicxml", ".svg", ".txt")
+MODEL_FILE = "model.nabiya"
+
+Report = Callable[[dict], None]
+
+
+def worker_main(tasks, events) -> None:
+    """The worker's loop: run tasks from ``tasks`` until ``None`` or the server goes away.
+
+    Args:
+        tasks: the receiving end of a pipe of task dicts (each with ``job`` and ``kind``).
+        events: the sending end of a pipe for ``(kind, job, payload)`` tuples.
+    """
+    # Ctrl+C in a terminal reaches the whole process group; the server stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
+    events.send(("ready", None, None))
+    while True:
+        try:
+            task = tasks.recv()
+        except (EOFError, OSError):  # the server has gone
+            return
+        if task is None:
+            return
+        job = task["job"]
+        try:
+            result = run_task(task, lambda progress, job=job: events.send(("progress", job, progress)))
+        except NabiyaError as error:
+            events.send(("failed", job, str(error)))
+        except Exception as error:  # a bug, not bad input: keep the worker, tell the page, log the trace
+            traceback.print_exc(file=sys.stderr)
+            events.send(("failed", job, f"something went wrong in the worker ({type(error).__name__}: {error})"))
+        else:
+            events.send(("done", job, result))
+
+
+def warm_up() -> None:
+    """Import what every job needs (JAX, music21, verovio, matplotlib) before the first job asks.
+
+    A second or more each: paid once per worker, while it waits, rather than by the
+    first person to press Train.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no window: the plots of a run folder are files
+    import matplotlib.pyplot  # noqa: F401
+    import music21  # noqa: F401
+    import verovio  # noqa: F401
+
+    import nabiya.checkpoint  # noqa: F401  (JAX, Equinox and the models)
+    import nabiya.experiment  # noqa: F401
+
+
+def run_task(task: dict, report: Report) -> dict:
+    """Run one task (``kind`` ``'train'`` or ``'generate'``) and return its result for the page."""
+    if task["kind"] == "train":
+        return train(task, report)
+    if task["kind"] == "generate":
+        return generate(task)
+    raise NabiyaError(f"unknown task {task['kind']!r}")
+
+
+def train(task: dict, report: Report) -> dict:
+    """Train a preset on a song; write the run folder and the model file into ``task['folder']``.
+
+    Task keys: ``song`` (note-code text), ``preset``, ``epochs``, ``seed``,
+    ``epochs_per_block`` (how often progress is reported), ``folder``.
+
+    Returns:
+        ``summary`` (accuracy, loss and accuracy per epoch, …), and for ``one_step`` and
+        ``full_song``: matches, total, the wrong notes' numbers and a piano roll.
+    """
+    import nabiya
+    from nabiya.music.formats import song_from_codes_text, write_song
+    from nabiya.music.scores import song_to_musicxml, song_to_svg
+    from nabiya.fileio import write_bytes, write_text
+    from nabiya.web.songs import piano_roll
+
+    song = song_from_codes_text(task["song"], source="the song")
+    config = nabiya.preset(task["preset"])
+    config = config.replace(
+        train=dataclasses.replace(config.train, epochs_per_block=task["epochs_per_block"]),
+        epochs=task["epochs"],
+        seed=task["seed"],
+    )
+
+    def progress(epochs_done: int, epochs_total: int, loss: float, accuracy: float) -> None:
+        report({"epochs_done": epochs_done, "epochs_total": epochs_total, "loss": loss, "accuracy": accuracy})
+
+    result = nabiya.run(config, song=song, progress=progress)
+    folder = Path(task["folder"])
+    result.write(folder)
+    result.save(folder / MODEL_FILE)
+    predictions = {}
+    for which in ("one_step", "full_song"):
+        prediction = getattr(result, which)
+        melody = result.prediction_song(which)
+        # Note numbers are 1-based and count the primer, as the CLI's messages do.
+        wrong = [len(prediction.primer) + index for index in prediction.wrong]
+        colors = {index: WRONG_COLOR for index in wrong}
+        write_text(folder / f"{which}.svg", song_to_svg(melody, colors=colors))
+        write_bytes(folder / f"{which}.musicxml", song_to_musicxml(melody, colors=colors))
+        write_song(melody, folder / f"{which}.txt")
+        predictions[which] = {
+            **prediction.to_json(),
+            "wrong_notes": [index + 1 for index in wrong],
+            "first_mismatch": prediction.describe_first_mismatch(),
+            "roll": piano_roll(result.song, melody, wrong=wrong),
+        }
+    write_song(result.song, folder / "song.txt")
+    summary = result.summary()
+    return {
+        "summary": {
+            name: summary[name]
+            for name in ("preset", "seed", "epochs", "accuracy", "epochs_to_100_percent", "train_seconds",
+                         "loss_history", "accuracy_history")
+        },
+        "song": {"title": result.song.title, "notes": len(result.song)},
+        "predictions": predictions,
+    }
+
+
+def generate(task: dict) -> dict:
+    """Continue a melody with a trained model; write it in every format into ``task['folder']``.
+
+    Task keys: ``model`` (the model file a training job wrote), ``primer`` (note codes or
+    None for the training song's first window), ``steps`` (None: the song's length),
+    ``strategy``, ``temperature``, ``top_k``, ``top_p``, ``beam_width``, ``seed``, ``folder``.
+
+    Returns:
+        ``title``, ``codes`` (primer and new notes), ``primer`` (how many were given) and a
+        piano roll.
+    """
+    import nabiya
+    from nabiya.fileio import write_bytes, write_text
+    from nabiya.music.formats import write_song
+    from nabiya.music.note import parse_codes
+    from nabiya.music.scores import song_to_musicxml, song_to_svg
+    from nabiya.music.song import Song
+    from nabiya.web.songs import piano_roll
+
+    try:
+        saved = nabiya.load_model(task["model"])
+    except NabiyaError:
+        raise NabiyaError(
+            "the trained model is no longer kept (finished jobs are removed after a while): train again"
+        ) from None
+    strategy = nabiya.make_strategy(
+        task["strategy"], temperature=task.get("temperature"), top_k=task.get("top_k"),
+        top_p=task.get("top_p"), beam_width=task.get("beam_width"),
+    )  # fmt: skip
+    primer = parse_codes(task["primer"], source="the primer") if task.get("primer") else None
+    notes = nabiya.continue_song(saved, primer, steps=task.get("steps"), strategy=strategy, seed=task["seed"])
+    given = tuple(primer) if primer is not None else saved.song.notes[: saved.window]
+    title = f"{saved.song.title if saved.song else 'melody'} (generated)"
+    if saved.song is not None:
+        melody = saved.song.with_notes(given + tuple(notes), title=title)
+    else:
+        melody = Song(given + tuple(notes), title=title)
+    folder = Path(task["folder"])
+    colors = {index: PRIMER_COLOR for index in range(len(given))}
+    for suffix in SONG_SUFFIXES:
+        path = folder / f"generated{suffix}"
+        if suffix == ".svg":
+            write_text(path, song_to_svg(melody, colors=colors))
+        elif suffix == ".musicxml":
+            write_bytes(path, song_to_musicxml(melody, colors=colors))
+        else:
+            write_song(melody, path)
+    return {
+        "title": melody.title,
+        "codes": melody.codes,
+        "primer": len(given),
+        "roll": piano_roll(None, melody, given=len(given)),
+    }

@@ -1,0 +1,254 @@
+"""The playground in a real browser: Playwright drives Debian's Chromium, headless, against `nabiya serve`.
+
+Playwright's own browser download cannot work on these machines, so the tests use the system
+Chromium (``apt-get install chromium``) and skip, saying why, when it or Playwright is missing.
+They load the page, pick 나비야, train stateful2 briefly and watch the curve move, look at and
+listen to the predictions, generate, upload a good and a bad file, and use two tabs at once.
+
+The page's content security policy stays on: Playwright's ``wait_for_function`` would need
+``eval``, which the policy forbids, so conditions are polled with ``page.evaluate`` instead.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright): no browser tests"
+)
+CHROMIUM = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+                 if path and os.path.exists(path)), None)
+if CHROMIUM is None:
+    pytest.skip("Debian's Chromium is not installed (apt-get install chromium): no browser tests",
+                allow_module_level=True)
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio"]
+EPOCHS = "100"
+SRC = Path(__file__).parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    """`nabiya serve` on a free port, one worker, for the whole module."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    server = subprocess.Popen([sys.executable, "-m", "nabiya", "serve", "--port", "0", "--workers", "1"],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        url = re.search(r"http://\S+", line)
+        assert url, f"nabiya serve printed {line!r}"
+        yield url.group(0)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    open_page(page, server_url)
+    yield page
+    context.close()
+    assert errors == [], errors  # no script error on the page, whatever the test did
+
+
+def open_page(page, url):
+    page.goto(url)
+    wait_until(page, "document.body.dataset.ready === 'true'")
+
+
+def wait_until(page, condition, seconds=60.0, *arguments):
+    """Poll a JavaScript condition until it holds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = page.evaluate(f"(args) => {{ return ({condition}); }}", list(arguments))
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        time.sleep(0.05)
+
+
+def image_shown(page, selector):
+    wait_until(page, f"(() => {{ const i = document.querySelector({selector!r}); "
+                     "return i && i.complete && i.naturalWidth > 0; })()")
+
+
+def audio_seconds(page, selector):
+    """The audio element loads (its duration is known), and its file decodes as audio: both in seconds."""
+    wait_until(page, f"document.querySelector({selector!r}).readyState >= 1")
+    element = page.evaluate(f"document.querySelector({selector!r}).duration")
+    decoded = page.evaluate(
+        """async (selector) => {
+            const audio = document.querySelector(selector);
+            const data = await (await fetch(audio.currentSrc || audio.src)).arrayBuffer();
+            const buffer = await new OfflineAudioContext(1, 1, 22050).decodeAudioData(data);
+            return buffer.duration;
+        }""",
+        selector,
+    )
+    return element, decoded
+
+
+def train(page, epochs=EPOCHS):
+    page.fill("#epochs", epochs)
+    page.click("#train-button")
+
+
+def test_the_page_shows_nabiya_as_sheet_music_and_sound_and_works_by_keyboard(page):
+    assert page.inner_text("#song-title") == "나비야 (Butterfly)"
+    assert "54 notes" in page.inner_text("#song-facts") and "2/4" in page.inner_text("#song-facts")
+    image_shown(page, "#song-score")
+    element, decoded = audio_seconds(page, "#song-audio")
+    assert 15.5 < element < 16.5 and 15.5 < decoded < 16.5  # 32 quarter notes at 120 bpm
+    # By keyboard alone: arrow to "Note codes", type a melody, Tab to Show, press Enter.
+    page.focus("input[name=source][value=builtin]")
+    page.keyboard.press("ArrowRight")
+    assert page.is_checked("input[name=source][value=codes]") and page.is_visible("#codes-text")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "codes-text"
+    page.keyboard.type("% title: Scale\nc4 d4 e4 f4 g4 a4 b4 c'4")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "show-song"
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#song-title').textContent === 'Scale'")
+    assert page.inner_text("#song-facts").startswith("8 notes")
+
+
+def test_train_watch_the_curve_move_see_hear_the_predictions_and_generate(page):
+    page.select_option("#preset", "stateful2")
+    train(page)
+    wait_until(page, "!document.querySelector('#results').hidden", 240)
+    statuses = page.get_attribute("#train-view", "data-statuses").split()
+    assert "running" in statuses and statuses[-1] == "done"
+    chart = page.query_selector("#loss-chart")
+    # The curve was redrawn as the epochs went by (a report every 2 epochs), then whole at the end.
+    assert int(chart.get_attribute("data-updates")) >= 5
+    assert chart.get_attribute("data-points") == EPOCHS
+    assert float(chart.get_attribute("data-last-loss")) < float(chart.get_attribute("data-first-loss"))
+    assert page.evaluate("document.querySelector('#train-progress').value") == 1
+    for which in ("one_step", "full_song"):
+        box = f"#pred-{which}"
+        verdict = page.inner_text(f"{box} .verdict")
+        right = int(re.match(r"(\d+)/50 right", verdict).group(1))
+        image_shown(page, f"{box} img")
+        roll = page.query_selector(f"{box} .roll")
+        assert roll.get_attribute("data-notes") == "54" and int(roll.get_attribute("data-wrong")) == 50 - right
+        assert len(roll.query_selector_all("rect.wrong")) == 50 - right
+        element, decoded = audio_seconds(page, f"{box} audio")
+        assert element > 1 and decoded > 1
+    model_size = page.evaluate("""async () => {
+        const link = [...document.querySelectorAll('#run-downloads a')].find(a => a.textContent === 'model file');
+        return (await (await fetch(link.href)).arrayBuffer()).byteLength; }""")
+    assert model_size > 10_000
+
+    page.select_option("#strategy", "top-k")
+    assert page.is_visible("#top_k") and not page.is_visible("#top_p") and page.is_visible("#temperature")
+    page.fill("#top_k", "3")
+    page.fill("#length", "16")
+    page.fill("#gen-seed", "1")
+    page.click("#generate-button")
+    wait_until(page, "!document.querySelector('#generated').hidden", 120)
+    assert len(page.inner_text("#generated-codes").split()) == 4 + 16
+    image_shown(page, "#generated-score")
+    element, decoded = audio_seconds(page, "#generated-audio")
+    assert element > 1 and decoded > 1
+
+
+def test_upload_a_good_file_then_a_bad_one_and_the_page_stays_usable(page, tmp_path, monkeypatch, capsys):
+    from nabiya.cli import main
+
+    good = tmp_path / "up.abc"
+    good.write_text("X:1\nT:Up\nM:3/4\nL:1/4\nK:D\nD E F|A2 d|]\n")
+    bad = tmp_path / "bad.abc"
+    bad.write_text("X:1\nT:Broken\nM:4/4\nL:1/0\nK:C\nCDEF|\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "bad.abc", "out.txt"]) == 2
+    cli_message = capsys.readouterr().err.removeprefix("nabiya: error: ").strip()
+
+    page.check("input[name=source][value=file]")
+    page.set_input_files("#song-file", str(good))
+    wait_until(page, "document.querySelector('#song-title').textContent === 'Up'")
+    assert "3/4" in page.inner_text("#song-facts") and "D major" in page.inner_text("#song-facts")
+    image_shown(page, "#song-score")
+
+    page.set_input_files("#song-file", str(bad))
+    wait_until(page, "!document.querySelector('#song-error').hidden")
+    assert page.inner_text("#song-error") == cli_message
+    assert page.inner_text("#song-title") == "Up"  # the last good song is still there to train on
+    assert page.is_enabled("#train-button")
+
+    page.check("input[name=source][value=builtin]")
+    assert not page.is_visible("#song-error")
+    page.select_option("#builtin-song", "twinkle")
+    wait_until(page, "document.querySelector('#song-title').textContent.startsWith('Twinkle')")
+    assert not page.is_visible("#song-error")
+
+
+def test_two_tabs_train_at_once_and_the_second_waits_its_turn(browser, server_url):
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    first, second = context.new_page(), context.new_page()
+    try:
+        for tab in (first, second):
+            open_page(tab, server_url)
+        second.fill("#seed", "7")  # the same song and model (compiled once), another seed
+        train(first)
+        train(second)
+        for tab in (first, second):
+            wait_until(tab, "!document.querySelector('#results').hidden", 240)
+        # One worker: the second tab's job waited in the queue while the first one's ran.
+        assert second.get_attribute("#train-view", "data-statuses").split()[:2] == ["queued", "running"]
+        assert first.get_attribute("#train-view", "data-statuses").split()[0] == "running"
+        assert "seed 5" in first.inner_text("#result-summary") and "seed 7" in second.inner_text("#result-summary")
+        last_losses = [tab.get_attribute("#loss-chart", "data-last-loss") for tab in (first, second)]
+        assert last_losses[0] != last_losses[1]
+    finally:
+        context.close()
+
+
+def test_cancel_a_training_run(page):
+    train(page, "5000")
+    wait_until(page, "document.querySelector('#job-status').textContent.startsWith('Training: epoch')", 120)
+    page.click("#cancel-button")
+    wait_until(page, "document.querySelector('#job-status').textContent === 'Cancelled.'")
+    assert page.is_enabled("#train-button") and not page.is_visible("#cancel-button")
+    assert not page.is_visible("#results")
+
+
+def test_the_page_fits_a_phone(browser, server_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    try:
+        open_page(phone, server_url)
+        image_shown(phone, "#song-score")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+        for selector in ("#show-song", "#train-button", "#epochs", "#builtin-song"):
+            box = phone.locator(selector).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    finally:
+        context.close()
