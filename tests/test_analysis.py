@@ -181,6 +181,7 @@ def test_nabiya_needs_eight_notes_of_memory_back_to_its_start():
     memory = analysis.at(4).memory
     assert (memory.place + 1, memory.other + 1, memory.notes, memory.reaches_start) == (8, 49, 8, True)
     assert analysis.memory_notes == 8 and analysis.at(4).carried_notes == 4
+    assert analysis.at(4).memory_by_place == {7: 8, 18: 5, 21: 5, 31: 5, 32: 5, 38: 5, 39: 5, 40: 5, 48: 8}
 
 
 def test_assessments_of_the_tutorial_presets_on_nabiya():
@@ -239,3 +240,50 @@ def test_the_comparison_plot_draws_the_window_only_ceiling(trained):
     dashed = [line for line in accuracy.lines if line.get_linestyle() == "--"]
     assert len(dashed) == 1 and list(dashed[0].get_ydata()) == [92.0, 92.0]
     assert "at most 92%" in [text.get_text() for text in accuracy.get_legend().get_texts()][-1]
+
+
+def test_a_long_repeated_phrase_is_beyond_what_one_window_training_reaches():
+    # A phrase of 25 different notes, then x; the same phrase, then y. Telling x's place from y's
+    # needs all 25 notes and the start: 26 notes back, 22 before a 4-note window.
+    from nabiya.analysis import UNTRAINED_CARRY_NOTES
+
+    phrase = list(range(25))
+    song = phrase + ["x"] + phrase + ["y"]
+    verdict = assess(song, 4, stateful=True)
+    assert (verdict.memory_notes, verdict.carried_notes, verdict.untrained_notes) == (26, 22, 22)
+    assert verdict.verdict == "beyond" and not verdict.expected_to_suffice and verdict.can_reach_100
+    assert "not expected to reach 100%" in verdict.reason
+    # Training that backpropagates further leaves less for the untrained state to keep.
+    assert UNTRAINED_CARRY_NOTES == 16
+    assert assess(song, 4, stateful=True, gradient_notes=10).verdict == "state"  # 16 beyond the gradient
+    assert assess(song, 4, stateful=True, gradient_notes=9).verdict == "beyond"  # 17 beyond it
+    assert assess(song, 4, stateful=True, gradient_notes=26).untrained_notes == 0
+    stateless = assess(song, 4, stateful=False)
+    assert stateless.verdict == "ceiling" and stateless.ceiling == (len(song) - 4 - 1) / (len(song) - 4)
+
+
+def test_the_tutorial_presets_are_assessed_by_name():
+    analysis = nabiya.analyze()
+    assert [analysis.assess_preset(name).verdict for name in nabiya.PRESETS] == ["ceiling", "ceiling", "state", "state"]
+    assert analysis.assess_preset(nabiya.preset("stateful2")).expected_to_suffice
+
+
+def _music21_tune(book: str, number: int):
+    from pathlib import Path
+
+    import music21
+
+    return nabiya.read_song(Path(music21.__file__).parent / "corpus" / book, tune=number)
+
+
+def test_a_reel_whose_first_ending_needs_more_memory_than_one_window_training_reaches():
+    """Ryan's Mammoth Collection, 'The Roving Bachelor': the tune so far recurs before the second ending,
+    so note 27 needs all 26 notes before it and the start. stateful2 and stateful, with the tutorial's
+    defaults, get exactly that note wrong (benchmarks/README.md); the analysis says so in advance."""
+    analysis = nabiya.analyze(_music21_tune("ryansMammoth/RovingBachelorReel.abc", 1), max_window=4)
+    hardest = analysis.at(4).memory
+    assert (hardest.place + 1, hardest.notes, hardest.reaches_start) == (27, 27, True)
+    verdict = analysis.assess_preset("stateful2")
+    assert verdict.verdict == "beyond" and verdict.untrained_notes == 23 and not verdict.expected_to_suffice
+    # O'Neill's 'The Groves of Blackpool' needs 15 notes: within reach, and memorised.
+    assert nabiya.analyze(_music21_tune("oneills1850/0001-0050.abc", 21)).assess_preset("stateful2").verdict == "state"

@@ -148,30 +148,56 @@ class WindowReport:
         """Of ``memory_notes``, how many lie before the window: what only a carried state can hold."""
         return max(0, self.memory_notes - self.window)
 
+    @property
+    def memory_by_place(self) -> dict[int, int]:
+        """For each ambiguous place (0-based, in song order), the notes back that tell it apart.
+
+        The places needing the most are where a stateful model that does not remember
+        far enough goes wrong.
+        """
+        return dict(sorted((place, notes) for entry in self.ambiguous for place, notes in zip(entry.places, entry.memory)))
+
+
+# The tutorial's stateful presets train one window at a time: no gradient flows into the state a
+# window receives, so what lies further back than the gradient reaches is carried by a state that is
+# never trained to keep it. How far such untrained memory reaches was measured on real tunes
+# (benchmarks/memory_survey.py; see benchmarks/README.md): stateful2 with the tutorial's defaults
+# memorised 18 of the 19 tunes needing at most 16 notes before its window, and 6 of the 20 needing
+# more (3 of 5 needing 17-20, none of 5 needing 29 or more).
+UNTRAINED_CARRY_NOTES = 16
+
 
 @dataclass(frozen=True)
 class Assessment:
-    """Whether a model setting can, by construction, learn to predict every note of a song.
+    """Whether a model setting can learn to predict every note of a song, and why.
 
     Attributes:
         window: notes the model sees at once.
         stateful: whether it carries state from window to window.
+        gradient_notes: how many notes before a prediction the training's gradient reaches
+            (the window, for the tutorial's presets: one window per step).
         ceiling: the highest accuracy it can reach by construction (1.0 unless stateless
             on an ambiguous window).
         memory_notes: notes back the song needs a model to remember.
         carried_notes: of those, how many lie before the window and must come through the
             carried state (0 when the window suffices).
-        verdict: ``'window'`` (the window alone tells every place apart), ``'state'`` (only
-            the carried state can, ``carried_notes`` before the window) or ``'ceiling'`` (a
-            stateless model cannot: at most ``ceiling``).
+        untrained_notes: of those, how many lie beyond the gradient's reach: the state must
+            keep them without being trained to.
+        verdict: ``'window'`` (the window alone tells every place apart), ``'ceiling'`` (a
+            stateless model cannot: at most ``ceiling``), ``'state'`` (the carried state can,
+            within what training was measured to reach) or ``'beyond'`` (the state must
+            keep more than ``UNTRAINED_CARRY_NOTES`` notes it is not trained to keep: not
+            expected to be learnt reliably).
         reason: one sentence for a person.
     """
 
     window: int
     stateful: bool
+    gradient_notes: int
     ceiling: float
     memory_notes: int
     carried_notes: int
+    untrained_notes: int
     verdict: str
     reason: str
 
@@ -179,6 +205,11 @@ class Assessment:
     def can_reach_100(self) -> bool:
         """False when the setting cannot reach 100% by construction (a stateless model on an ambiguous window)."""
         return self.verdict != "ceiling"
+
+    @property
+    def expected_to_suffice(self) -> bool:
+        """Whether training with this setting is expected to reach 100%: ``'window'`` or ``'state'``."""
+        return self.verdict in ("window", "state")
 
 
 @dataclass(frozen=True)
@@ -220,7 +251,7 @@ class SongAnalysis:
             return self.windows[window - 1]
         return window_report(self.tokens, window, title=self.title)
 
-    def assess(self, window: int, *, stateful: bool) -> Assessment:
+    def assess(self, window: int, *, stateful: bool, gradient_notes: int | None = None) -> Assessment:
         """Whether a model of this window, stateful or not, can learn every note, and why.
 
         See :func:`assess`.
@@ -229,7 +260,22 @@ class SongAnalysis:
             >>> analyze_tokens("abcabd").assess(2, stateful=False).ceiling
             0.75
         """
-        return _assessment(self.at(window), stateful)
+        return _assessment(self.at(window), stateful, gradient_notes)
+
+    def assess_preset(self, preset) -> Assessment:
+        """:meth:`assess` for a preset's setting: its window, whether it is stateful.
+
+        Args:
+            preset: a preset's name (``'stateful2'``) or a :class:`~nabiya.config.RunConfig`.
+
+        Example:
+            >>> analyze_tokens("abcabd").assess_preset("mlp").verdict
+            'window'
+        """
+        from nabiya.config import preset as get_preset
+
+        config = get_preset(preset) if isinstance(preset, str) else preset
+        return self.assess(config.window, stateful=config.train.stateful)
 
     def plot(self, *, window: int = 4, ax=None):
         """The ceiling against the window size, ``window`` marked (a matplotlib Figure).
@@ -303,44 +349,61 @@ def window_report(tokens: Sequence[Hashable], window: int, *, title: str = "") -
     return _report(codes, tokens, window, differing, _farthest_partner(differing))
 
 
-def assess(tokens: Sequence[Hashable], window: int, *, stateful: bool, title: str = "") -> Assessment:
-    """Whether a model of ``window`` notes, stateful or not, can learn every note of a song, and why.
+def assess(tokens: Sequence[Hashable], window: int, *, stateful: bool, gradient_notes: int | None = None,
+           title: str = "") -> Assessment:
+    """Whether a model of ``window`` notes can learn every note of a song, and why.
 
     A stateless model reaches 100% only if the window alone tells every place apart; else
     it is bounded by the window's ceiling. A stateful model can in principle reach 100% on
-    any song, since different places differ at the latest at the song's start; but what
-    lies before its window must come through the state it carries. The tutorial's stateful
-    presets are trained one window at a time (no gradient flows into the carried state),
-    so ``carried_notes`` is how far that untrained memory must reach: the larger, the less
-    sure the training.
+    any song, since different places differ at the latest at the song's start, but what
+    lies before its window must come through the state it carries. Where that lies within
+    ``gradient_notes`` of the prediction, training shapes the state to keep it; beyond, the
+    state must keep it untrained, which was measured to work up to ``UNTRAINED_CARRY_NOTES``
+    notes (verdict ``'state'``) and not reliably further (``'beyond'``).
+
+    Args:
+        tokens: the song (see :func:`analyze_tokens`).
+        window: notes the model sees at once.
+        stateful: whether the model carries state from window to window.
+        gradient_notes: notes before a prediction that training backpropagates through;
+            the window by default (the tutorial's presets: one window per step).
 
     Example:
         >>> assess("abcabd", 2, stateful=False).reason
         'a 2-note window cannot tell 2 places apart (1 window continued in more than one way): at most 75% (3/4)'
-        >>> assess("abcabd", 2, stateful=True).carried_notes
-        1
+        >>> assess("abcabd", 2, stateful=True).verdict
+        'state'
     """
-    return _assessment(window_report(tokens, window, title=title), stateful)
+    return _assessment(window_report(tokens, window, title=title), stateful, gradient_notes)
 
 
-def _assessment(report: WindowReport, stateful: bool) -> Assessment:
+def _assessment(report: WindowReport, stateful: bool, gradient_notes: int | None = None) -> Assessment:
     window, memory, carried = report.window, report.memory_notes, report.carried_notes
+    reach = max(window, gradient_notes or window)
+    untrained = max(0, memory - reach) if stateful else 0
+
+    def result(verdict: str, ceiling: float, reason: str) -> Assessment:
+        return Assessment(window, stateful, reach, ceiling, memory, carried, untrained, verdict, reason)
+
     if carried == 0:
-        return Assessment(window, stateful, 1.0, memory, 0, "window", f"a {window}-note window tells every place apart")
+        return result("window", 1.0, f"a {window}-note window tells every place apart")
     count = len(report.ambiguous)
     cannot = (
         f"a {window}-note window cannot tell {report.ambiguous_places} places apart "
         f"({count} window{'s' if count != 1 else ''} continued in more than one way)"
     )
     if not stateful:
-        return Assessment(
-            window, stateful, report.ceiling, memory, carried, "ceiling",
-            f"{cannot}: at most {report.ceiling:.0%} ({report.best_matches}/{report.samples})",
-        )
-    return Assessment(
-        window, stateful, 1.0, memory, carried, "state",
-        f"{cannot}: the carried state must remember {memory} notes back, {carried} before the window",
-    )
+        return result("ceiling", report.ceiling,
+                      f"{cannot}: at most {report.ceiling:.0%} ({report.best_matches}/{report.samples})")
+    needs = f"{cannot}: the carried state must remember {memory} notes back, {carried} before the window"
+    if untrained == 0:
+        return result("state", 1.0, f"{needs}, all within the {reach} notes training backpropagates through")
+    if untrained <= UNTRAINED_CARRY_NOTES:
+        return result("state", 1.0, f"{needs}; {untrained} beyond the {reach} notes training backpropagates "
+                      f"through, within the {UNTRAINED_CARRY_NOTES} such notes training was measured to learn")
+    return result("beyond", 1.0, f"{needs}; {untrained} beyond the {reach} notes training backpropagates "
+                  f"through, more than the {UNTRAINED_CARRY_NOTES} such notes training was measured to learn "
+                  "reliably: not expected to reach 100%")
 
 
 def _codes(tokens: tuple) -> np.ndarray:

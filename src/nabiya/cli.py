@@ -408,10 +408,12 @@ def _cmd_analyze(args) -> int:
 def _preset_assessments(analysis) -> dict:
     """Whether each preset can reach 100% on the analysed song, and why."""
     result = {}
-    for name, config in PRESETS.items():
-        verdict = analysis.assess(config.window, stateful=config.train.stateful)
-        result[name] = {"window": config.window, "stateful": config.train.stateful, "verdict": verdict.verdict,
-                        "ceiling": verdict.ceiling, "carried_notes": verdict.carried_notes, "reason": verdict.reason}
+    for name in PRESETS:
+        verdict = analysis.assess_preset(name)
+        result[name] = {"window": verdict.window, "stateful": verdict.stateful, "verdict": verdict.verdict,
+                        "expected_to_suffice": verdict.expected_to_suffice, "ceiling": verdict.ceiling,
+                        "carried_notes": verdict.carried_notes, "untrained_notes": verdict.untrained_notes,
+                        "reason": verdict.reason}
     return result
 
 

@@ -148,6 +148,7 @@ def print_analysis(analysis, *, window: int = 4) -> None:
     """The analysis as a table of window sizes, then one window's ambiguous windows, the memory, the presets."""
     from rich.table import Table
 
+    from nabiya.analysis import UNTRAINED_CARRY_NOTES
     from nabiya.config import PRESETS
 
     console = _console()
@@ -184,13 +185,16 @@ def print_analysis(analysis, *, window: int = 4) -> None:
     console.print("\n" + describe_memory(analysis, window), soft_wrap=True)
     lines: dict[str, list[str]] = {}
     for name, config in PRESETS.items():
-        verdict = analysis.assess(config.window, stateful=config.train.stateful)
+        verdict = analysis.assess_preset(config)
         if verdict.verdict == "ceiling":
             text = f"at most {verdict.ceiling:.0%} by construction"
-        elif verdict.verdict == "state":
-            text = f"100% possible, if the carried state holds {verdict.carried_notes} notes from before the window"
-        else:
+        elif verdict.verdict == "window":
             text = "100% possible: the window tells every place apart"
+        else:
+            text = (f"the carried state must hold {_plural(verdict.carried_notes, 'note')} from before the window: "
+                    + ("expected to reach 100%" if verdict.expected_to_suffice else
+                       f"more than the {UNTRAINED_CARRY_NOTES} its one-window training was measured to learn; "
+                       "not expected to reach 100%"))
         lines.setdefault(text, []).append(f"{name} (window {config.window})")
     console.print("the presets:")
     for text, names in lines.items():
