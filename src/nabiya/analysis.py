@@ -272,10 +272,8 @@ class SongAnalysis:
             >>> analyze_tokens("abcabd").assess_preset("mlp").verdict
             'window'
         """
-        from nabiya.config import preset as get_preset
-
-        config = get_preset(preset) if isinstance(preset, str) else preset
-        return self.assess(config.window, stateful=config.train.stateful)
+        config = _config(preset)
+        return self.assess(config.window, stateful=_is_stateful(config))
 
     def plot(self, *, window: int = 4, ax=None):
         """The ceiling against the window size, ``window`` marked (a matplotlib Figure).
@@ -375,6 +373,34 @@ def assess(tokens: Sequence[Hashable], window: int, *, stateful: bool, gradient_
         'state'
     """
     return _assessment(window_report(tokens, window, title=title), stateful, gradient_notes)
+
+
+def assess_preset(tokens: Sequence[Hashable], preset, *, title: str = "") -> Assessment:
+    """:func:`assess` for a preset's setting: its window, whether it is stateful.
+
+    Args:
+        tokens: the song (see :func:`analyze_tokens`).
+        preset: a preset's name (``'mlp'``) or a :class:`~nabiya.config.RunConfig`.
+
+    Example:
+        >>> assess_preset("abcdxabcdy", "mlp").ceiling
+        0.8333333333333334
+    """
+    config = _config(preset)
+    return assess(tokens, config.window, stateful=_is_stateful(config), title=title)
+
+
+def _config(preset):
+    from nabiya.config import preset as get_preset
+
+    return get_preset(preset) if isinstance(preset, str) else preset
+
+
+def _is_stateful(config) -> bool:
+    # Where a config keeps statefulness: in its model config (a model owns whether it is
+    # stateful), or in its training config (nabiya 0.1).
+    stateful = getattr(config.model, "stateful", None)
+    return bool(config.train.stateful if stateful is None else stateful)
 
 
 def _assessment(report: WindowReport, stateful: bool, gradient_notes: int | None = None) -> Assessment:

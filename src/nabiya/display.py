@@ -211,8 +211,7 @@ def window_limit(result: "RunResult") -> str | None:
     That is a stateless preset on a song whose windows of its size occur with more than
     one continuation, e.g. the MLP on 나비야: at most 92%.
     """
-    from nabiya.analysis import assess
+    from nabiya.analysis import assess_preset
 
-    config = result.config
-    verdict = assess(result.song.notes, config.window, stateful=config.train.stateful, title=result.song.title)
+    verdict = assess_preset(result.song.notes, result.config, title=result.song.title)
     return None if verdict.can_reach_100 else f"{verdict.reason} · see nabiya analyze"

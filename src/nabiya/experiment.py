@@ -381,11 +381,11 @@ class Comparison:
 
         For the tutorial on 나비야: ``{'mlp, lstm: a 4-note window, at most 92%': 0.92}``.
         """
-        from nabiya.analysis import assess
+        from nabiya.analysis import assess_preset
 
         names: dict[tuple[int, float], list[str]] = {}
         for r in self.results:
-            verdict = assess(r.song.notes, r.config.window, stateful=r.config.train.stateful)
+            verdict = assess_preset(r.song.notes, r.config)
             if not verdict.can_reach_100:
                 names.setdefault((verdict.window, verdict.ceiling), []).append(r.preset)
         return {f"{', '.join(presets)}: a {window}-note window, at most {ceiling:.0%}": ceiling
