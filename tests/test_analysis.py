@@ -287,3 +287,10 @@ def test_a_reel_whose_first_ending_needs_more_memory_than_one_window_training_re
     assert verdict.verdict == "beyond" and verdict.untrained_notes == 23 and not verdict.expected_to_suffice
     # O'Neill's 'The Groves of Blackpool' needs 15 notes: within reach, and memorised.
     assert nabiya.analyze(_music21_tune("oneills1850/0001-0050.abc", 21)).assess_preset("stateful2").verdict == "state"
+
+
+def test_the_default_table_stops_at_64_windows_but_the_unique_window_and_memory_are_exact():
+    phrase = list(range(100))
+    analysis = analyze_tokens(phrase + ["x"] + phrase + ["y"])
+    assert analysis.max_window == 64 and analysis.unique_window == 101 and analysis.memory_notes == 101
+    assert analysis.at(64).carried_notes == 37 and analysis.at(101).ambiguous == ()

@@ -243,6 +243,13 @@ def test_analyze_prints_the_table_the_ambiguous_windows_and_the_memory(capsys):
     assert "mlp (window 4), lstm (window 4): at most 92% by construction" in out
 
 
+def test_analyze_needs_no_jax():
+    code = ("import sys, io, contextlib\nfrom nabiya.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['analyze']) == 0\n"
+            "print('JAX' if 'jax' in sys.modules else 'NOJAX')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "NOJAX\n"
+
+
 def test_analyze_json_and_plot(tmp_path, capsys):
     code, out, err = _run_cli(["analyze", "twinkle", "--window", "3", "--json", "--out", str(tmp_path / "a.png")], capsys)
     assert code == 0, err
