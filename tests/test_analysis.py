@@ -277,8 +277,8 @@ def _music21_tune(book: str, number: int):
 
 
 def test_a_reel_whose_first_ending_needs_more_memory_than_one_window_training_reaches():
-    """Ryan's Mammoth Collection, 'The Roving Bachelor': the tune so far recurs before the second ending,
-    so note 27 needs all 26 notes before it and the start. stateful2 and stateful, with the tutorial's
+    """Ryan's Mammoth Collection, 'The Roving Bachelor': its first strain is written out twice, ending
+    differently, so note 27 (after the first statement) needs all 26 notes before it and the start. stateful2 and stateful, with the tutorial's
     defaults, get exactly that note wrong (benchmarks/README.md); the analysis says so in advance."""
     analysis = nabiya.analyze(_music21_tune("ryansMammoth/RovingBachelorReel.abc", 1), max_window=4)
     hardest = analysis.at(4).memory
