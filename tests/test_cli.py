@@ -8,7 +8,7 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze"]
 
 
 def _run_cli(args, capsys):
@@ -58,10 +58,19 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["serve", "--workers", "0"], "must be at least 1, not 0"),
         (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1:0: Cannot assign requested address"),
         (["serve", "--token", " "], "--token must not be empty"),
+        (["analyze", "--window", "0"], "must be at least 1, not 0"),
+        (["analyze", "--window", "54"], "a window of 54 leaves no note to predict: 나비야 (Butterfly) has 54 notes"),
+        (["analyze", "--max-window", "60"], "a window of 60 leaves no note to predict"),
+        (["analyze", "g8"], "has 1 note: analysing it needs at least 2"),
+        (["analyze", "g8 e8 x9"], "unknown note code 'x9' (line 1, note 3)"),
+        (["analyze", "--tune", "3"], "--tune picks a tune of an ABC file given as SONG"),
+        (["analyze", "nosuch.abc"], "nosuch.abc"),
+        (["analyze", "--out", "ceiling.pdf"], "the plot is written as PNG: give a .png file or a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):
-    code, out, err = _run_cli(args + ["--out", str(tmp_path / "run")] if args[0] == "run" else args, capsys)
+    writes = args[0] in ("run", "analyze") and "--out" not in args
+    code, out, err = _run_cli(args + ["--out", str(tmp_path / "run")] if writes else args, capsys)
     assert code == 2
     assert err.startswith("nabiya: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -117,6 +126,7 @@ def test_compare_prints_one_table_and_draws_four_curves(tmp_path, capsys):
         assert name in out
         assert (tmp_path / "cmp" / name / "summary.json").exists()
     assert "100% at epoch" in out and "seconds" in out
+    assert "mlp, lstm: a 4-note window cannot tell 9 places apart" in out and "at most 92% (46/50)" in out
     table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["presets"]
     assert [row["preset"] for row in table] == ["mlp", "lstm", "stateful", "stateful2"]
     assert (tmp_path / "cmp" / "loss.png").read_bytes()[:4] == b"\x89PNG"
@@ -226,3 +236,56 @@ def test_run_can_choose_the_note_encoding(tmp_path, capsys):
     assert summary["config"]["model"]["features"] == "onehot"
     code, out, err = _run_cli(["run", "--features", "embedding"], capsys)
     assert code == 2 and "invalid choice: 'embedding'" in err
+
+
+def test_analyze_prints_the_table_the_ambiguous_windows_and_the_memory(capsys):
+    code, out, err = _run_cli(["analyze"], capsys)
+    assert code == 0, err
+    assert "46/50  92%" in out and "46/46 100%" in out
+    assert "every continuation is unique from a window of 8 notes" in out
+    assert "f8 d8 d4 c8  → d8 (note 8) · e8 (notes 22, 49)" in out
+    assert "must remember 8 notes back" in out and "only the song's start tells them apart" in out
+    assert "mlp (window 4), lstm (window 4): at most 92% by construction" in out
+
+
+def test_analyze_needs_no_jax():
+    code = ("import sys, io, contextlib\nfrom nabiya.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['analyze']) == 0\n"
+            "print('JAX' if 'jax' in sys.modules else 'NOJAX')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "NOJAX\n"
+
+
+def test_analyze_json_and_plot(tmp_path, capsys):
+    code, out, err = _run_cli(["analyze", "twinkle", "--window", "3", "--json", "--out", str(tmp_path / "a.png")], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["title"].startswith("Twinkle") and data["windows"][2]["window"] == 3
+    assert data["presets"]["mlp"]["verdict"] == "ceiling" and data["presets"]["stateful2"]["verdict"] == "state"
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, err = _run_cli(["analyze", "c4 d4 e4 c4 c4 d4 e4 g4", "--out", str(tmp_path / "folder")], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == ["analysis.json", "ceiling.png"]
+    assert json.loads((tmp_path / "folder" / "analysis.json").read_text())["unique_window"] == 4
+
+
+def test_analyze_reads_one_tune_of_an_abc_book(capsys):
+    """A tune of O'Neill's 1850 collection (shipped with music21) whose repeated phrase needs 15 notes of memory."""
+    from pathlib import Path
+
+    import music21
+
+    book = Path(music21.__file__).parent / "corpus" / "oneills1850" / "0001-0050.abc"
+    code, out, err = _run_cli(["analyze", str(book), "--tune", "21", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["title"] == "The Groves of Blackpool" and data["memory_notes"] == 15
+
+
+def test_run_says_when_a_preset_cannot_reach_100_percent(trained, capsys):
+    from nabiya.display import print_run
+
+    print_run(trained("mlp"))
+    assert "a 4-note window cannot tell 9 places apart (4 windows continued in more than one way): " \
+        "at most 92% (46/50) · see nabiya analyze" in capsys.readouterr().out
+    print_run(trained("stateful2"))
+    assert "at most" not in capsys.readouterr().out

@@ -20,6 +20,8 @@ from typing import Any
 _EXPORTS = {
     "run": "nabiya.experiment",
     "compare": "nabiya.experiment",
+    "analyze": "nabiya.experiment",
+    "SongAnalysis": "nabiya.analysis",
     "RunResult": "nabiya.experiment",
     "Prediction": "nabiya.experiment",
     "Comparison": "nabiya.experiment",

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train all four presets and compare them in one table and one plot",
         description="Train mlp, lstm, stateful and stateful2 on the same song: a table of accuracy, "
         "one-step and full-song matches, the epoch training accuracy first reached 100%%, and "
-        "training seconds, and the four loss curves in one PNG.",
+        "training seconds, and the loss and accuracy curves in one PNG (with the window-only ceiling).",
         epilog=_COMPARE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
     generate.set_defaults(handler=_cmd_generate)
     _add_serve_command(commands)
+    _add_analyze_command(commands)
     return parser
 
 
@@ -325,6 +326,96 @@ def _cmd_generate(args) -> int:
         written = write_songs({"generated": melody}, args.out)
         print(f"wrote {args.out}: {', '.join(path.name for path in written)}", file=sys.stderr)
     return 0
+
+
+# --- nabiya analyze -------------------------------------------------------------------------
+
+_ANALYZE_EXAMPLES = """\
+examples:
+  nabiya analyze                         # 나비야: 4 ambiguous windows of 4 notes, at most 92%
+  nabiya analyze twinkle --window 3
+  nabiya analyze tunes.abc --tune 3 --out analysis/      # ceiling.png and analysis.json
+  nabiya analyze "c4 d4 e4 c4 c4 d4 e4 g4" --out ceiling.png
+  nabiya analyze nabiya --json | python -m json.tool
+"""
+
+
+def _add_analyze_command(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze",
+        help="why a window is not enough: ambiguous windows, the best a window-only model can do, memory needed",
+        description="For each window size: the windows the song continues in more than one way (where, and with "
+        "what), the highest accuracy any model that sees only the window can reach, and how far back a stateful "
+        "model must remember to tell every place apart; and the smallest window that makes every continuation "
+        "unique. Prints a table; --json prints JSON instead; --out draws the ceiling against the window size.",
+        epilog=_ANALYZE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyze.add_argument("song", nargs="?", metavar="SONG",
+                         help="a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, .mxl, .mid, .txt of "
+                         "note codes) or note codes in quotes (default: 나비야)")
+    analyze.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    analyze.add_argument("--window", type=_positive_int, default=4, metavar="N",
+                         help="the window whose ambiguous windows are listed and marked (default: 4, the tutorial's)")
+    analyze.add_argument("--max-window", type=_positive_int, metavar="N",
+                         help="the largest window in the table (default: the smallest unique window, at least 8)")
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON instead of the table")
+    analyze.add_argument("--out", metavar="FILE.png|DIR",
+                         help="draw the ceiling against the window size into FILE.png, or write ceiling.png and "
+                         "analysis.json into the folder DIR")
+    analyze.set_defaults(handler=_cmd_analyze)
+
+
+def _cmd_analyze(args) -> int:
+    import json
+
+    from nabiya.experiment import analyze
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix and out.suffix.lower() != ".png":
+        raise NabiyaError(f"--out {args.out}: the plot is written as PNG: give a .png file or a folder")
+    if args.tune is not None and not args.song:
+        raise NabiyaError("--tune picks a tune of an ABC file given as SONG")
+    song = _load_song(args.song, args.tune)
+    analysis = analyze(song, max_window=args.max_window)
+    if args.max_window is None and analysis.max_window < args.window < len(song):
+        analysis = analyze(song, max_window=args.window)  # show the chosen window in the table
+    report = analysis.at(args.window)  # a window too long for the song fails here
+    data = {**analysis.to_json(), "presets": _preset_assessments(analysis)}
+    if out is not None:
+        from nabiya.plots import save_figure
+
+        figure = analysis.plot(window=report.window)
+        if out.suffix:
+            save_figure(figure, out)
+        else:
+            from nabiya.fileio import staged_folder
+
+            with staged_folder(out) as staging:
+                save_figure(figure, staging / "ceiling.png")
+                (staging / "analysis.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                                                        encoding="utf-8")
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        from nabiya.display import print_analysis
+
+        print_analysis(analysis, window=args.window)
+        if out is not None:
+            print(f"wrote {out}{'' if out.suffix else ': ceiling.png, analysis.json'}", file=sys.stderr)
+    return 0
+
+
+def _preset_assessments(analysis) -> dict:
+    """Whether each preset can reach 100% on the analysed song, and why."""
+    result = {}
+    for name in PRESETS:
+        verdict = analysis.assess_preset(name)
+        result[name] = {"window": verdict.window, "stateful": verdict.stateful, "verdict": verdict.verdict,
+                        "expected_to_suffice": verdict.expected_to_suffice, "ceiling": verdict.ceiling,
+                        "carried_notes": verdict.carried_notes, "untrained_notes": verdict.untrained_notes,
+                        "reason": verdict.reason}
+    return result
 
 
 def _load_primer(text: str):

@@ -52,6 +52,9 @@ def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None
         + (f" (first 100% at epoch {perfect})" if perfect else " (never 100% during training)")
         + f" · trained in {result.train_seconds:.2f} s (compilation included)"
     )
+    limit = window_limit(result)
+    if limit:
+        console.print(f"[yellow]{limit}[/]", soft_wrap=True)
     primer = " ".join(note.code for note in result.full_song.primer)
     for label, prediction in (("one-step", result.one_step), ("full song", result.full_song)):
         console.print(
@@ -82,11 +85,18 @@ def print_comparison(comparison: "Comparison", *, out: Path | None = None, quiet
             f"{row['train_seconds']:.2f}",
         )
     console.print(table)
+    limits: dict[str, list[str]] = {}
+    for result in comparison.results:
+        limit = window_limit(result)
+        if limit:
+            limits.setdefault(limit, []).append(result.preset)
+    for limit, presets in limits.items():
+        console.print(f"[yellow]{', '.join(presets)}: {limit}[/]", soft_wrap=True)
     if not quiet:
         for result in comparison.results:
             console.print(f"[bold]{result.preset}[/] full song: first mismatch {result.full_song.describe_first_mismatch()}")
     if out is not None:
-        console.print(f"wrote [bold]{out}[/]: comparison.json, loss.png (four curves), one folder per preset")
+        console.print(f"wrote [bold]{out}[/]: comparison.json, loss.png (loss and accuracy curves), one folder per preset")
 
 
 def print_songs() -> None:
@@ -101,3 +111,107 @@ def print_songs() -> None:
     for row in rows:
         table.add_row(*(str(value) for value in row.values()))
     _console().print(table)
+
+
+def _codes_text(tokens, limit: int = 12) -> str:
+    """Tokens as note codes (or as themselves), the first ``limit`` then '…'."""
+    texts = [str(getattr(token, "code", token)) for token in tokens]
+    return " ".join(texts[:limit]) + (" …" if len(texts) > limit else "")
+
+
+def _notes_list(numbers) -> str:
+    numbers = list(numbers)
+    return f"note{'s' if len(numbers) > 1 else ''} {', '.join(str(n) for n in numbers)}"
+
+
+def describe_memory(analysis, window: int) -> str:
+    """A sentence on how far back a stateful model must remember, and why (for the terminal and README)."""
+    report = analysis.at(window)
+    memory = report.memory
+    if memory is None or report.carried_notes == 0:
+        return f"a {window}-note window tells every place apart: no memory beyond the window is needed."
+    first, second = sorted((memory.place, memory.other))
+    shared = analysis.tokens[first - memory.shared : first]
+    why = (
+        f"notes {first + 1} and {second + 1} follow the same {memory.shared} notes ({_codes_text(shared)})"
+        + ("; only the song's start tells them apart" if memory.reaches_start else
+           f" and differ {memory.notes} notes back")
+    )
+    return (
+        f"a stateful model must remember {memory.notes} notes back to tell every place apart: {why}. "
+        f"With a {window}-note window, {report.carried_notes} of them lie before the window: only the carried "
+        "state can hold them."
+    )
+
+
+def print_analysis(analysis, *, window: int = 4) -> None:
+    """The analysis as a table of window sizes, then one window's ambiguous windows, the memory, the presets."""
+    from rich.table import Table
+
+    from nabiya.analysis import UNTRAINED_CARRY_NOTES
+    from nabiya.config import PRESETS
+
+    console = _console()
+    distinct = len(set(analysis.tokens))
+    console.print(f"[bold]{analysis.title or 'song'}[/] · {len(analysis.tokens)} notes · {distinct} distinct notes")
+    table = Table(title="what a window of notes can tell apart", title_justify="left")
+    for column in ("window", "ambiguous windows", "places", "best possible", "state must carry"):
+        table.add_column(column, justify="right")
+    for report in analysis.windows:
+        marked = report.window == window
+        table.add_row(
+            f"{report.window}{' ←' if marked else ''}",
+            str(len(report.ambiguous)),
+            str(report.ambiguous_places),
+            f"{report.best_matches}/{report.samples} {report.ceiling:4.0%}",
+            _plural(report.carried_notes, "note") if report.carried_notes else "—",
+            style="bold" if marked else None,
+        )
+    console.print(table)
+    console.print(f"every continuation is unique from a window of [bold]{analysis.unique_window}[/] notes.")
+    report = analysis.at(window)
+    if report.ambiguous:
+        count = len(report.ambiguous)
+        console.print(f"\n[bold]window {window}[/]: {count} window{'s' if count != 1 else ''} continued in more "
+                      f"than one way ({report.ambiguous_places} places):")
+        for entry in report.ambiguous:
+            by_continuation: dict = {}
+            for place, continuation in zip(entry.places, entry.continuations):
+                by_continuation.setdefault(continuation, []).append(place + 1)
+            followers = " · ".join(
+                f"{getattr(token, 'code', token)} ({_notes_list(numbers)})" for token, numbers in by_continuation.items()
+            )
+            console.print(f"  {_codes_text(entry.notes)}  → {followers}", soft_wrap=True)
+    console.print("\n" + describe_memory(analysis, window), soft_wrap=True)
+    lines: dict[str, list[str]] = {}
+    for name, config in PRESETS.items():
+        verdict = analysis.assess_preset(config)
+        if verdict.verdict == "ceiling":
+            text = f"at most {verdict.ceiling:.0%} by construction"
+        elif verdict.verdict == "window":
+            text = "100% possible: the window tells every place apart"
+        else:
+            text = (f"the carried state must hold {_plural(verdict.carried_notes, 'note')} from before the window: "
+                    + ("expected to reach 100%" if verdict.expected_to_suffice else
+                       f"more than the {UNTRAINED_CARRY_NOTES} its one-window training was measured to learn; "
+                       "not expected to reach 100%"))
+        lines.setdefault(text, []).append(f"{name} (window {config.window})")
+    console.print("the presets:")
+    for text, names in lines.items():
+        console.print(f"  [bold]{', '.join(names)}[/]: {text}", soft_wrap=True)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def window_limit(result: "RunResult") -> str | None:
+    """One line when the run's preset cannot reach 100% on its song by construction, else None.
+
+    That is a stateless preset on a song whose windows of its size occur with more than
+    one continuation, e.g. the MLP on 나비야: at most 92%.
+    """
+    from nabiya.analysis import assess_preset
+
+    verdict = assess_preset(result.song.notes, result.config, title=result.song.title)
+    return None if verdict.can_reach_100 else f"{verdict.reason} · see nabiya analyze"

@@ -366,8 +366,31 @@ class Comparison:
         title = f"{self.results[0].song.title}: training loss" if self.results else "training loss"
         return plot_loss({r.preset: r.loss_history for r in self.results}, title=title, ax=ax)
 
+    def ceilings(self) -> dict[str, float]:
+        """``{label: ceiling}`` for the presets that cannot reach 100% by construction (see :func:`analyze`).
+
+        For the tutorial on 나비야: ``{'mlp, lstm: a 4-note window, at most 92%': 0.92}``.
+        """
+        from nabiya.analysis import assess_preset
+
+        names: dict[tuple[int, float], list[str]] = {}
+        for r in self.results:
+            verdict = assess_preset(r.song.notes, r.config)
+            if not verdict.can_reach_100:
+                names.setdefault((verdict.window, verdict.ceiling), []).append(r.preset)
+        return {f"{', '.join(presets)}: a {window}-note window, at most {ceiling:.0%}": ceiling
+                for (window, ceiling), presets in names.items()}
+
+    def plot(self):
+        """Loss and training accuracy side by side; the accuracy panel draws each window-only ceiling dashed."""
+        from nabiya.plots import plot_training
+
+        return plot_training({r.preset: r.loss_history for r in self.results},
+                             {r.preset: r.accuracy_history for r in self.results}, ceilings=self.ceilings(),
+                             title=self.results[0].song.title if self.results else "")
+
     def write(self, out: str | Path) -> Path:
-        """Write ``comparison.json``, ``loss.png`` (four curves) and each preset's run folder."""
+        """Write ``comparison.json``, ``loss.png`` (loss and accuracy curves) and each preset's run folder."""
         from nabiya.report import write_comparison
 
         return write_comparison(self, out)
@@ -411,6 +434,39 @@ def compare(
     if out is not None:
         comparison.write(out)
     return comparison
+
+
+def analyze(song: Song | str | Sequence[str] | None = None, *, max_window: int | None = None):
+    """Why a window is not enough: a song's ambiguous windows, ceilings and the memory it needs.
+
+    For each window size ``1 … max_window``: the windows that occur with more than one
+    continuation (where, and followed by what), the highest accuracy a model that sees
+    only the window can reach, and how far back a stateful model must remember to tell
+    every place apart; and the smallest window that makes every continuation unique. See
+    :mod:`nabiya.analysis` for the definitions.
+
+    Args:
+        song: as for :func:`run`: a Song, a built-in song's name, a file, or note codes
+            (default 나비야). For one tune of a multi-tune ABC file, pass
+            ``nabiya.read_song(path, tune=...)``.
+        max_window: the largest window reported (default: the smallest unique window, at
+            least 8).
+
+    Returns:
+        A :class:`~nabiya.analysis.SongAnalysis`; ``.at(4)`` is one window's report,
+        ``.assess(4, stateful=False)`` says whether such a model can reach 100%, ``.plot()``
+        draws the ceiling against the window size.
+
+    Example:
+        >>> analysis = analyze("nabiya")
+        >>> window = analysis.at(4)
+        >>> len(window.ambiguous), window.best_matches, window.samples, analysis.unique_window
+        (4, 46, 50, 8)
+    """
+    from nabiya.analysis import analyze_tokens
+
+    song = resolve_song(song)
+    return analyze_tokens(song.notes, max_window=max_window, title=song.title)
 
 
 def default_run_folder(name: str, root: str | Path = "runs") -> Path:

@@ -160,3 +160,115 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
     figure.tight_layout()
     return figure
+
+
+def plot_ceiling(analysis, *, window: int = 4, ax=None):
+    """Draw the highest accuracy a window-only model can reach against the window size.
+
+    One point per window size ``1 … analysis.max_window``; the window ``window`` (the
+    tutorial's 4) is marked with its ambiguous windows and ceiling, and the smallest
+    window that makes every continuation unique with the memory a stateful model needs.
+
+    Args:
+        analysis: a :class:`~nabiya.analysis.SongAnalysis` (``nabiya.analyze(song)``).
+        window: the window to mark; nothing is marked when it is beyond ``max_window``.
+        ax: a matplotlib Axes to draw on; a new figure when omitted.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example:
+        >>> from nabiya.analysis import analyze_tokens
+        >>> figure = plot_ceiling(analyze_tokens("abcabdabc"), window=2)
+        >>> [round(y) for y in figure.axes[0].lines[0].get_ydata()[:3]]
+        [88, 86, 100]
+    """
+    plt = _pyplot()
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(7, 4))
+    else:
+        figure = ax.figure
+    sizes = [report.window for report in analysis.windows]
+    ceilings = [100 * report.ceiling for report in analysis.windows]
+    ax.plot(sizes, ceilings, marker="o", linewidth=1.5, color="#1f4e79", label="window-only ceiling")
+    ax.axhline(100, color="#999999", linewidth=0.8, linestyle=":")
+    if 1 <= window <= analysis.max_window:
+        report = analysis.at(window)
+        ax.axvline(window, color="#d62728", linewidth=1, linestyle="--")
+        ax.annotate(
+            f"window {window}: {report.best_matches}/{report.samples} = {report.ceiling:.0%}\n"
+            f"{len(report.ambiguous)} ambiguous windows, {report.ambiguous_places} places",
+            (window, 100 * report.ceiling), xytext=(8, -28), textcoords="offset points", fontsize="small",
+            color="#d62728",
+        )
+    unique = analysis.unique_window
+    if unique <= analysis.max_window:
+        ax.annotate(
+            f"every continuation unique\nfrom a window of {unique}", (unique, 100), xytext=(0, -34),
+            textcoords="offset points", ha="center" if unique < analysis.max_window else "right", fontsize="small",
+            arrowprops={"arrowstyle": "-", "color": "#999999"},
+        )
+    ax.set_xlabel("window (notes a model sees)")
+    ax.set_ylabel("best possible accuracy (%)")
+    ax.set_xticks(sizes if len(sizes) <= 20 else sizes[:: max(1, len(sizes) // 10)])
+    ax.set_ylim(min(ceilings) - 5, 104)
+    memory = f"\na stateful model must remember {unique} notes back to tell every place apart" if unique > 1 else ""
+    ax.set_title(displayable(f"{analysis.title or 'song'}: the best a window-only model can do") + memory,
+                 fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def plot_accuracy(histories: Mapping[str, Sequence[float]], *, ceilings: Mapping[str, float] | None = None,
+                  title: str = "Training accuracy", ax=None):
+    """Draw one training-accuracy curve per name (percent against epoch), and dashed ceilings.
+
+    Args:
+        histories: ``{"mlp": accuracy_history, ...}``, fractions in [0, 1] per epoch.
+        ceilings: ``{label: fraction}``: the most a model can reach by construction, each
+            drawn as a dashed line with its label (e.g. a window-only model's 92%).
+        ax: a matplotlib Axes to draw on; a new figure when omitted.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example:
+        >>> figure = plot_accuracy({"mlp": [0.5, 0.9, 0.92]}, ceilings={"window of 4: at most 92%": 0.92})
+        >>> [line.get_linestyle() for line in figure.axes[0].lines]
+        ['-', '--']
+    """
+    plt = _pyplot()
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(7, 4))
+    else:
+        figure = ax.figure
+    for name, history in histories.items():
+        ax.plot(range(1, len(history) + 1), [100 * value for value in history], label=name, linewidth=1.2)
+    for label, ceiling in (ceilings or {}).items():
+        ax.axhline(100 * ceiling, color="#444444", linestyle="--", linewidth=1.2, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training accuracy (%)")
+    ax.set_ylim(None, 102)
+    ax.set_title(displayable(title))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def plot_training(loss_histories: Mapping[str, Sequence[float]], accuracy_histories: Mapping[str, Sequence[float]],
+                  *, ceilings: Mapping[str, float] | None = None, title: str = ""):
+    """Loss (left) and training accuracy (right) per epoch, one curve per name, ceilings dashed.
+
+    See :func:`plot_loss` and :func:`plot_accuracy`; ``nabiya compare`` writes this as ``loss.png``.
+
+    Returns:
+        The matplotlib Figure, with two Axes.
+    """
+    plt = _pyplot()
+    figure, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    prefix = f"{title}: " if title else ""
+    plot_loss(loss_histories, title=f"{prefix}training loss", ax=loss_ax)
+    plot_accuracy(accuracy_histories, ceilings=ceilings, title=f"{prefix}training accuracy", ax=accuracy_ax)
+    return figure

@@ -39,12 +39,12 @@ def write_run(result: "RunResult", out: str | Path) -> Path:
 
 
 def write_comparison(comparison: "Comparison", out: str | Path) -> Path:
-    """Write ``comparison.json``, ``loss.png`` with every preset's curve, and one run folder per preset."""
+    """Write ``comparison.json``, ``loss.png`` (every preset's loss and accuracy), and one run folder per preset."""
     from nabiya.plots import save_figure
 
     with staged_folder(out) as staging:
         _write_json(staging / "comparison.json", {"presets": comparison.table()})
-        save_figure(comparison.plot_loss(), staging / "loss.png")
+        save_figure(comparison.plot(), staging / "loss.png")  # loss and accuracy, with the ceiling
         for result in comparison.results:
             folder = staging / result.preset
             folder.mkdir()
