@@ -49,7 +49,7 @@ from nabiya.errors import NabiyaError
 from nabiya.music.notation import key_name, parse_key, parse_meter, spell
 from nabiya.music.note import Note, format_code, parse_code
 from nabiya.music.song import Song
-from nabiya.music.transpose import shift_to_c, transpose, transpose_key
+from nabiya.music.transpose import shift_to_c, tonic_pitch_class, transpose, transpose_key
 
 if TYPE_CHECKING:
     from nabiya.music.corpus import Corpus, Split
@@ -95,8 +95,8 @@ class TokenConfig:
             raise NabiyaError(f"augment shifts are -11..11 semitones, not {self.augment!r}")
         if augment and self.transpose:
             raise NabiyaError(
-                "augmenting by transposition needs the tonic as a token: use transpose=False "
-                "(with transpose=True every tune is moved to C, and copies in other keys would not be)"
+                "augmenting by transposition needs the tonic as a token: use transpose=False (--no-transpose); "
+                "with transpose=True every tune is moved to C, and copies in other keys would not be"
             )
         if not isinstance(self.min_count, int) or isinstance(self.min_count, bool) or self.min_count < 1:
             raise NabiyaError(f"min_count is a whole number of at least 1, not {self.min_count!r}")
@@ -285,7 +285,7 @@ class TuneVocabulary:
             ids: token ids (a whole tune, or a prompt and what a model continued it with).
             tonic: the tonic to move the tune to (``"D"``, ``"Bb"``): with ``transpose=True``
                 the notes are in C until moved (the key is then ``"C <mode>"``); with
-                ``transpose=False`` the tune moves from its tonic token to this one.
+                ``transpose=False`` the tune moves from its tonic token to this one, the nearer way.
             title: the song's title.
             unknown: what to do with ``<unk>``: ``"error"`` or ``"skip"``.
 
@@ -324,7 +324,10 @@ class TuneVocabulary:
                 raise NabiyaError(f"{tonic!r} is not a tonic: write a note name such as 'D', 'Bb' or 'F#'")
             if own_tonic is None:
                 raise NabiyaError("the tune has no tonic token to move from")
-            shift = shift_to_c(f"{own_tonic} major") - shift_to_c(f"{tonic} major")
+            if self.config.transpose:  # exactly undo encode's move to C
+                shift = -shift_to_c(f"{tonic} major")
+            else:  # the nearer way from the tune's tonic
+                shift = (tonic_pitch_class(f"{tonic} major") - tonic_pitch_class(f"{own_tonic} major") + 5) % 12 - 5
             notes = [note if note.pitch is None else Note(note.pitch + shift, note.duration) for note in notes]
             own_tonic = target[0]
         key = key_name(own_tonic, mode) if mode and own_tonic else None

@@ -92,11 +92,13 @@ class Skip:
         id: the tune's id (a whole file's path when the file has no tune at all).
         reason: one of :data:`SKIP_REASONS`.
         message: one line for a person, naming the file and the place.
+        collection: the book, folder or file it came from.
     """
 
     id: str
     reason: str
     message: str
+    collection: str = ""
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,12 @@ class _Source:
     files: tuple[Path, ...]
     ignored: int = 0
 
+    book: bool = False
+
+    def message_name(self, path: Path) -> str:
+        """How messages name a file: a book's file by the book (``oneills1850/0001-0050.abc``), others by path."""
+        return self.relative(path) if self.book else str(path)
+
     def relative(self, path: Path) -> str:
         if path == self.path:
             return self.label
@@ -404,7 +412,7 @@ def _sources(resolved: Sequence[str]) -> list[_Source]:
     for entry in resolved:
         if entry in names:
             folder = names[entry]
-            sources.append(_Source(entry, folder, tuple(sorted(folder.rglob("*.abc")))))
+            sources.append(_Source(entry, folder, tuple(sorted(folder.rglob("*.abc"))), book=True))
             continue
         path = Path(entry)
         if path.is_dir():
@@ -467,8 +475,13 @@ def load_corpus(
     cache_dir = default_cache_dir() if cache is True else (Path(cache) if cache else None)
     abc_like = [(source, path) for source in sources for path in source.files if path.suffix.lower() != ".jsonl"]
     with _progress_callback(progress) as on_progress:
-        readings, reading = read_files([path for _, path in abc_like], cache_dir=cache_dir, jobs=jobs,
-                                       progress=on_progress)  # fmt: skip
+        readings, reading = read_files(
+            [path for _, path in abc_like],
+            sources=[source.message_name(path) for source, path in abc_like],
+            cache_dir=cache_dir,
+            jobs=jobs,
+            progress=on_progress,
+        )
     reading["ignored_files"] = sum(source.ignored for source in sources)
     by_path = {reading_.path: reading_ for reading_ in readings}
     songs: list[Song] = []
@@ -492,7 +505,7 @@ def load_corpus(
                 in_abc = path.suffix.lower() == ".abc" and not outcome.get("whole_file")
                 tune_id = unique(f"{base}#{outcome['ref'] or index}" if in_abc else base)
                 if "skip" in outcome:
-                    skips.append(Skip(tune_id, outcome["skip"], outcome["message"]))
+                    skips.append(Skip(tune_id, outcome["skip"], outcome["message"], source.label))
                     continue
                 meta = {"id": tune_id, "collection": source.label, "source": str(path)}
                 if outcome["ref"]:
@@ -525,11 +538,13 @@ def _filter(songs: list[Song], fingerprints: list[tuple], skips: list[Skip], *, 
     for song, melody in zip(songs, fingerprints):
         tune_id = song.meta["id"]
         if len(song.notes) < min_notes:
-            skips.append(Skip(tune_id, "too short", f"{tune_id}: {len(song.notes)} notes, fewer than {min_notes}"))
+            skips.append(Skip(tune_id, "too short", f"{tune_id}: {len(song.notes)} notes, fewer than {min_notes}",
+                              song.meta["collection"]))  # fmt: skip
             continue
         if dedupe:
             if melody in first_with:
-                skips.append(Skip(tune_id, "duplicate", f"{tune_id}: the same notes as {first_with[melody]}"))
+                skips.append(Skip(tune_id, "duplicate", f"{tune_id}: the same notes as {first_with[melody]}",
+                                  song.meta["collection"]))  # fmt: skip
                 continue
             first_with[melody] = tune_id
         kept.append(song)
@@ -540,7 +555,7 @@ def _add_jsonl(path: Path, base: str, collection: str, songs: list, skips: list,
     try:
         handle = path.open(encoding="utf-8")
     except OSError as error:
-        skips.append(Skip(base, "unreadable", f"{path}: cannot read the file: {error.strerror or error}"))
+        skips.append(Skip(base, "unreadable", f"{path}: cannot read the file: {error.strerror or error}", collection))
         return
     with handle:
         for line_number, line in enumerate(handle, start=1):
@@ -550,7 +565,7 @@ def _add_jsonl(path: Path, base: str, collection: str, songs: list, skips: list,
             try:
                 record = json.loads(line)
             except ValueError as error:
-                skips.append(Skip(unique(f"{base}:{line_number}"), "unreadable", f"{where}: not JSON: {error}"))
+                skips.append(Skip(unique(f"{base}:{line_number}"), "unreadable", f"{where}: not JSON: {error}", collection))
                 continue
             own_id = record.get("id") if isinstance(record, dict) else None
             tune_id = unique(own_id if isinstance(own_id, str) and own_id else f"{base}:{line_number}")
@@ -559,9 +574,9 @@ def _add_jsonl(path: Path, base: str, collection: str, songs: list, skips: list,
             except NabiyaError as error:
                 message = str(error)
                 reason = "no notes" if "has no notes" in message else "unreadable"
-                skips.append(Skip(tune_id, reason, message))
+                skips.append(Skip(tune_id, reason, message, collection))
                 continue
-            meta = {"id": tune_id, "collection": record.get("collection") or collection, "source": str(path)}
+            meta = {"id": tune_id, "collection": collection, "source": str(path)}
             songs.append(_with_meta(song, meta))
 
 
@@ -573,8 +588,12 @@ def _progress_callback(progress):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # no bar in a log or a pipe
+        yield None
+        return
     bar = Progress(TextColumn("[bold]reading tunes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+                   TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True)  # fmt: skip
     state: dict = {}
 
     def report(done: int, total: int) -> None:
@@ -608,7 +627,8 @@ class CorpusInfo:
             ``max``, ``mean``; ``length_histogram``: ``[from, to, tunes]`` rows.
         pitches: ``lowest``, ``highest`` (MIDI) and ``distinct``; ``durations``: notes per
             duration in quarter notes (``"1/2"``), most first; ``rests``: the share of rests.
-        split: tunes per part, the fractions and the seed.
+        split: tunes per part, the fractions, the seed, and how many tunes are ``versions``
+            of others (placed together; see :mod:`nabiya.music.versions`).
         vocabulary: the tokens a model gets (see :func:`nabiya.tokens.vocabulary_report`).
         reading: files, ignored files, tunes read and cached, seconds.
     """
@@ -652,8 +672,7 @@ def corpus_info(corpus: Corpus, *, tokens: "TokenConfig | None" = None, split: S
     for song in corpus.songs:
         collections.setdefault(song.meta["collection"], {"tunes": 0, "skipped": 0})["tunes"] += 1
     for skip in corpus.skips:
-        name = skip.id.split("/", 1)[0] if "/" in skip.id else skip.id.split("#", 1)[0]
-        collections.setdefault(name, {"tunes": 0, "skipped": 0})["skipped"] += 1
+        collections.setdefault(skip.collection, {"tunes": 0, "skipped": 0})["skipped"] += 1
     examples: dict[str, str] = {}
     for skip in corpus.skips:
         examples.setdefault(skip.reason, skip.message)
@@ -677,6 +696,7 @@ def corpus_info(corpus: Corpus, *, tokens: "TokenConfig | None" = None, split: S
             **{name: len(split.part(name)) for name in SPLIT_PARTS},
             "fractions": list(split.fractions),
             "seed": split.seed,
+            "versions": sum(1 for tune_id in corpus.ids if tune_id in corpus.versions) if split.groups else 0,
         },
         vocabulary=vocabulary_report(tokenized),
         reading=dict(corpus.reading),

@@ -108,6 +108,7 @@ _READER_VERSION: str | None = None
 def read_files(
     paths: Sequence[Path],
     *,
+    sources: Sequence[str] | None = None,
     cache_dir: Path | None,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -117,10 +118,11 @@ def read_files(
 
     Args:
         paths: files to read (``.abc`` files may hold many tunes; others hold one).
+        sources: how messages name each file (``oneills1850/0001-0050.abc``; default: its path).
         cache_dir: the cache folder, or None for no cache.
         jobs: processes to read with (default: every core); 1 reads in this process.
         progress: called as ``progress(tunes_done, tunes_to_read)`` while reading.
-        reader: ``reader(kind, text, path) -> outcome`` for one tune, for tests (default:
+        reader: ``reader(kind, text, path, source) -> outcome`` for one tune, for tests (default:
             nabiya's readers); given one, reading happens in this process.
 
     Returns:
@@ -132,13 +134,14 @@ def read_files(
     cache = _version_folder(cache_dir, version) if cache_dir is not None else None
     readings: list[FileReading | None] = [None] * len(paths)
     keys: list[str | None] = [None] * len(paths)
-    tasks: list[tuple[int, int, str, str, str]] = []  # (file index, tune index, kind, text, path)
+    tasks: list[tuple] = []  # (file index, tune index, kind, text, path, source)
+    sources = list(sources) if sources is not None else [str(path) for path in paths]
     pending: dict[int, list] = {}
     for file_index, path in enumerate(paths):
         try:
             data = path.read_bytes()
         except OSError as error:
-            outcome = _skip("", "", "unreadable", f"{path}: cannot read the file: {error.strerror or error}")
+            outcome = _skip("", "", "unreadable", f"{sources[file_index]}: cannot read the file: {error.strerror or error}")
             outcome["whole_file"] = True
             readings[file_index] = FileReading(path, (outcome,), cached=False)
             continue
@@ -148,7 +151,7 @@ def read_files(
         if cached is not None:
             readings[file_index] = FileReading(path, tuple(cached), cached=True)
             continue
-        texts = _tune_texts(path, data)
+        texts = _tune_texts(path, data, sources[file_index])
         if isinstance(texts, dict):  # the file has no tune: one skip, cached like any reading
             texts["whole_file"] = True
             readings[file_index] = FileReading(path, (texts,), cached=False)
@@ -156,7 +159,7 @@ def read_files(
             continue
         pending[file_index] = [None] * len(texts)
         for tune_index, (kind, text) in enumerate(texts):
-            tasks.append((file_index, tune_index, kind, text, str(path)))
+            tasks.append((file_index, tune_index, kind, text, str(path), sources[file_index]))
 
     jobs = max(1, jobs or _cores())
     total = len(tasks)
@@ -196,25 +199,27 @@ def read_files(
 # --- one tune ---------------------------------------------------------------------------------
 
 
-def read_tune(kind: str, text: str, path: str) -> Outcome:
+def read_tune(kind: str, text: str, path: str, source: str | None = None) -> Outcome:
     """Read one tune with nabiya's readers: an outcome (a song as JSON, or a skip), never an exception.
 
     Args:
         kind: ``"abc"`` (``text`` is an ABC tune, with the file's header) or ``"file"``
             (``path`` is read by :func:`~nabiya.music.formats.read_song`).
         text: the ABC text, or ``""``.
-        path: the file, for messages.
+        path: the file.
+        source: how messages name the file (default: ``path``).
     """
     from nabiya.music.abc import song_from_abc
     from nabiya.music.formats import read_song
 
+    source = source or path
     ref, title = "", ""
     with warnings.catch_warnings(record=True) as caught, _without_beams():
         warnings.simplefilter("always")
         try:
-            song = song_from_abc(text, source=path) if kind == "abc" else read_song(path)
+            song = song_from_abc(text, source=source) if kind == "abc" else read_song(path)
         except NabiyaError as error:
-            message = str(error)
+            message = str(error).replace(path, source, 1)
             if kind == "abc":
                 ref, title = _abc_label(text)
             return _skip(ref, title, _error_reason(message), message)
@@ -222,12 +227,12 @@ def read_tune(kind: str, text: str, path: str) -> Outcome:
             if kind == "abc":
                 ref, title = _abc_label(text)
             detail = " ".join(str(error).split())[:160]
-            return _skip(ref, title, "reader error", f"{path}: the reader failed: {type(error).__name__}: {detail}")
+            return _skip(ref, title, "reader error", f"{source}: the reader failed: {type(error).__name__}: {detail}")
     ref, title = str(song.meta.get("tune", "")), song.title
     for warning in caught:
         reason = _warning_reason(str(warning.message))
         if reason is not None:
-            return _skip(ref, title, reason, " ".join(str(warning.message).split()))
+            return _skip(ref, title, reason, " ".join(str(warning.message).replace(path, source, 1).split()))
     return {"ref": ref, "title": title, "song": song_to_json(song)}
 
 
@@ -281,7 +286,7 @@ def _abc_label(text: str) -> tuple[str, str]:
     return (tunes[0].reference, tunes[0].title) if tunes else ("", "")
 
 
-def _tune_texts(path: Path, data: bytes) -> list[tuple[str, str]] | Outcome:
+def _tune_texts(path: Path, data: bytes, source: str) -> list[tuple[str, str]] | Outcome:
     """``(kind, text)`` for each tune of a file, or one skip outcome when the file has none."""
     if path.suffix.lower() != ".abc":
         return [("file", "")]
@@ -292,9 +297,9 @@ def _tune_texts(path: Path, data: bytes) -> list[tuple[str, str]] | Outcome:
     try:
         tunes = split_tunes(text)
     except Exception as error:  # a reader's bug must not stop a corpus
-        return _skip("", "", "reader error", f"{path}: the ABC splitter failed: {type(error).__name__}: {error}")
+        return _skip("", "", "reader error", f"{source}: the ABC splitter failed: {type(error).__name__}: {error}")
     if not tunes:
-        return _skip("", "", "no notes", f"{path}: no ABC tune found: a tune starts with an X: line and has a K: line")
+        return _skip("", "", "no notes", f"{source}: no ABC tune found: a tune starts with an X: line and has a K: line")
     lines = text.splitlines()
     first_x = next((index for index, line in enumerate(lines) if line.startswith("X:")), None)
     if first_x is None or len(tunes) == 1:
@@ -369,7 +374,8 @@ def fingerprint(data: dict) -> tuple:
 
 def _read_batch(batch, reader=None) -> list[tuple[tuple[int, int], Outcome]]:
     reader = reader or read_tune
-    return [((file_index, tune_index), reader(kind, text, path)) for file_index, tune_index, kind, text, path in batch]
+    return [((file_index, tune_index), reader(kind, text, path, source))
+            for file_index, tune_index, kind, text, path, source in batch]
 
 
 def _read_in_pool(batches, jobs: int, finish) -> None:
