@@ -204,3 +204,12 @@ def test_a_music21_book_is_read_with_its_skips(tmp_path):
     assert Counter(song.meta["collection"] for song in corpus) == {"miscFolk": len(corpus)}
     warm = load_corpus("miscFolk", cache=tmp_path)
     assert warm.reading["tunes_read"] == 0 and warm.ids == corpus.ids
+
+
+def test_a_jsonl_of_notes_is_a_corpus_with_the_records_ids(tmp_path):
+    sample = Path(__file__).parent / "data" / "folk_corpus_sample.jsonl"
+    corpus = load_corpus([sample, BOOK], cache=tmp_path)
+    assert corpus.ids[0] == "oneills1850/0001-0050.abc#1" and len(corpus) == 13 + 3
+    assert corpus.song("oneills1850/0001-0050.abc#1").key == "G minor"
+    assert corpus.sources == (str(sample), str(BOOK))
+    assert {song.meta["collection"] for song in corpus} == {"folk_corpus_sample.jsonl", "tunes.abc"}

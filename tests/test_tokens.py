@@ -104,6 +104,9 @@ def test_tokenizing_a_corpus_is_encoding_each_tune():
         data = tokenize_corpus(corpus, config, split=_split(["a#1", "a#2", "a#4"], ["a#3"]))
         for sequence, tune_id in zip(data.train + data.valid, data.train_ids + data.valid_ids):
             assert np.array_equal(sequence, data.vocab.encode(corpus.song(tune_id)))
+        again = tokenize_corpus(corpus, split=_split([], [], ["a#1", "a#3"]), vocab=data.vocab)  # a saved model's
+        assert again.vocab is data.vocab and again.train == ()
+        assert np.array_equal(again.test[1], data.valid[0])
 
 
 def test_rare_notes_become_unknown_or_drop_their_tunes():

@@ -423,6 +423,11 @@ class _Melodies:
             if known is None:
                 index = self._duration_index.get(note.duration)
                 if index is None:
+                    if len(self.durations) >= _KEY_DURATIONS:
+                        raise NabiyaError(
+                            f"the tunes have more than {_KEY_DURATIONS} distinct note durations: "
+                            "too many for note tokens (quantize the performances first)"
+                        )
                     index = self._duration_index[note.duration] = len(self.durations)
                     self.durations.append(note.duration)
                 known = seen[id(note)] = (note, -1 if note.pitch is None else note.pitch, index)
@@ -545,7 +550,8 @@ class TokenizedCorpus:
         return int(sum(self.vocab.score_mask(sequence[1:]).sum() for sequence in self.part(name)))
 
 
-def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, split: "Split | None" = None) -> TokenizedCorpus:
+def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, split: "Split | None" = None,
+                    vocab: TuneVocabulary | None = None) -> TokenizedCorpus:  # fmt: skip
     """Split a corpus, build the vocabulary on its training tunes, and encode every part.
 
     Each sequence is what :meth:`TuneVocabulary.encode` gives for the tune (computed on
@@ -555,6 +561,8 @@ def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, sp
         corpus: the tunes (see :func:`nabiya.load_corpus`).
         config: transposition, augmentation and the rare-token policy.
         split: which tunes are for what (default: ``corpus.split()``).
+        vocab: a vocabulary to encode with (a saved model's), instead of building one; its
+            config is used and ``config`` ignored.
 
     Raises:
         NabiyaError: when the training part is empty, or no note is frequent enough.
@@ -565,8 +573,9 @@ def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, sp
         (143, 144, array([ 1,  9, 13, 17], dtype=int32))
     """
     split = split or corpus.split()
+    config = vocab.config if vocab is not None else config
     parts = {name: corpus.songs_of(split, name) for name in ("train", "valid", "test")}
-    if not parts["train"]:
+    if not parts["train"] and vocab is None:
         raise NabiyaError(f"the split leaves no training tunes (of {len(corpus)}): give training a larger share")
     melodies = _Melodies()
     dropped: dict[str, list[str]] = {name: [] for name in parts}
@@ -583,7 +592,7 @@ def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, sp
                     tunes[name].append(tune)
                 elif number == 0:  # a note beyond MIDI's range once moved: too odd a tune to keep
                     dropped[name].append(tune_id)
-    vocab = _vocabulary(tunes["train"], melodies, config)
+    vocab = vocab or _vocabulary(tunes["train"], melodies, config)
     lookup = _note_lookup(vocab, melodies)
     encoded: dict[str, list] = {}
     ids: dict[str, list] = {}
@@ -600,7 +609,7 @@ def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, sp
             prefix = [BOS] + vocab._condition_ids(tune.conditions)
             encoded[name].append(np.concatenate([np.asarray(prefix, np.int32), notes, np.asarray([EOS], np.int32)]))
             ids[name].append(tune.id)
-    if not encoded["train"]:
+    if not encoded["train"] and parts["train"]:
         raise NabiyaError("every training tune holds a rare note: lower min_count or use rare='unk'")
     rare = _rare_counts(tunes, melodies, config)
     rare["unknown_positions"] = unknown
