@@ -25,6 +25,7 @@ JIG = Song.from_codes("a8 d'4 f#'8 a'8 f#'8 d'8 e'4 g'8 g'8 f#'8 e'8 d'4. d'4", 
                       meter="6/8", key="D major", pickup=Fraction(1, 2))  # fmt: skip
 AIR = Song.from_codes("e4 f#4 g4 a2 b4 c'4 b4 a4 b2. e4 r4 e2", meter="3/4", key="E dorian")
 NO_KEY = Song.from_codes("c4 e4 g4 c'2 r8 g8 e4 c2")
+LAMENT = Song.from_codes("f#4 a4 c#'4 b8 a8 g#4 f#2", meter="4/4", key="F# minor")  # moved up 6 to C, so back down 6
 
 
 def _tune(song: Song, tune_id: str) -> Song:
@@ -36,9 +37,9 @@ def _tonic(song: Song) -> str | None:
 
 
 @pytest.mark.parametrize("transpose_to_c", [True, False])
-@pytest.mark.parametrize("song", [JIG, AIR, NO_KEY], ids=["jig", "air", "no key"])
+@pytest.mark.parametrize("song", [JIG, AIR, NO_KEY, LAMENT], ids=["jig", "air", "no key", "f# minor"])
 def test_a_song_comes_back_from_its_tokens(song, transpose_to_c):
-    vocab = build_vocabulary([JIG, AIR, NO_KEY], TokenConfig(transpose=transpose_to_c, min_count=1))
+    vocab = build_vocabulary([JIG, AIR, NO_KEY, LAMENT], TokenConfig(transpose=transpose_to_c, min_count=1))
     ids = vocab.encode(song)
     assert ids.dtype == np.int32 and ids[0] == BOS and ids[-1] == EOS
     assert len(ids) == vocab.prefix_length + len(song) + 1
