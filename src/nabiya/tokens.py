@@ -570,7 +570,7 @@ def tokenize_corpus(corpus: "Corpus", config: TokenConfig = TokenConfig(), *, sp
     Example:
         >>> data = tokenize_corpus(nabiya.load_corpus("miscFolk"))       # doctest: +SKIP
         >>> len(data.vocab), len(data.train), data.train[0][:4]          # doctest: +SKIP
-        (143, 144, array([ 1,  9, 13, 17], dtype=int32))
+        (143, 145, array([ 1,  4, 15, 19], dtype=int32))
     """
     split = split or corpus.split()
     config = vocab.config if vocab is not None else config

@@ -246,7 +246,7 @@ class Corpus:
     Example:
         >>> corpus = load_corpus("miscFolk")                             # doctest: +SKIP
         >>> len(corpus), corpus.skipped()                                # doctest: +SKIP
-        (164, {'voices': 14, ...})
+        (164, {'duplicate': 12, 'chords': 5, 'voices': 4})
         >>> corpus.info()                                                # doctest: +SKIP
     """
 
