@@ -8,6 +8,8 @@ import pytest
 
 # The CLI keeps compiled programs between runs; tests keep theirs out of the user's home.
 os.environ.setdefault("NABIYA_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"nabiya-test-xla-{os.getpid()}"))
+# … and their corpus readings too.
+os.environ.setdefault("NABIYA_CORPUS_CACHE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"nabiya-test-corpus-{os.getpid()}"))
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus"]
 
 
 def _run_cli(args, capsys):
@@ -289,3 +290,47 @@ def test_run_says_when_a_preset_cannot_reach_100_percent(trained, capsys):
         "at most 92% (46/50) · see nabiya analyze" in capsys.readouterr().out
     print_run(trained("stateful2"))
     assert "at most" not in capsys.readouterr().out
+# --- nabiya corpus -------------------------------------------------------------------------------
+
+CORPUS_FIXTURES = Path(__file__).parent / "data" / "corpus"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["corpus", "info", "nosuchbook"], "unknown corpus 'nosuchbook': not a file or folder, nor a book"),
+        (["corpus", "info", "--split", "90/5"], "expected three shares such as 90/5/5"),
+        (["corpus", "info", "--split", "90/5/10"], "add up to 105, not 100"),
+        (["corpus", "info", "--augment", "2"], "needs the tonic as a token"),
+        (["corpus", "info", "--no-transpose", "--augment", "12"], "N is 1 to 11 semitones"),
+        (["corpus", "info", "--min-count", "0"], "must be at least 1"),
+        (["corpus", "info", "--rare", "keep"], "invalid choice: 'keep'"),
+        (["corpus", "info", "{only_broken}"], "no tunes to learn from (1 unreadable)"),
+        (["corpus", "info", "{pdf}"], "cannot read .pdf as a corpus"),
+        (["corpus", "frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_corpus_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "broken.mid").write_bytes((CORPUS_FIXTURES / "broken.mid").read_bytes())
+    (tmp_path / "score.pdf").write_bytes(b"%PDF-1.4")
+    paths = {"{only_broken}": str(tmp_path / "broken"), "{pdf}": str(tmp_path / "score.pdf")}
+    code, out, err = _run_cli([paths.get(arg, arg) for arg in args], capsys)
+    assert code == 2
+    assert err.startswith("nabiya: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_corpus_info_reads_a_partly_broken_folder_and_reports_the_skips(capsys):
+    code, out, err = _run_cli(["corpus", "info", str(CORPUS_FIXTURES), "--json", "--min-count", "1"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["tunes"] == 6
+    assert info["skipped"] == {"unreadable": 3, "chords": 1, "voices": 1, "duplicate": 1, "too short": 1}
+    assert info["meters"]["4/4"] == 3 and info["vocabulary"]["min_count"] == 1
+    assert info["split"]["train"] + info["split"]["valid"] + info["split"]["test"] == 6
+    code, out, err = _run_cli(["corpus", "info", str(CORPUS_FIXTURES / "tunes.abc"), "--quiet"], capsys)
+    assert code == 0, err
+    for shown in ("3 tunes", "skipped, by reason", "chords", "voices", "meters", "notes per tune", "vocabulary",
+                  "rare tokens"):
+        assert shown in out

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nabiya.errors import NabiyaError
 from nabiya.music.abc import song_from_abc, song_to_abc
-from nabiya.music.corpus import default_corpus_path, load_corpus, read_corpus_tune
+from nabiya.music.corpus import iter_corpus, read_corpus_tune
 from nabiya.music.formats import convert, read_song, write_song
 from nabiya.music.midi import song_from_midi, song_to_midi
 from nabiya.music.notation import fits
@@ -636,10 +636,8 @@ def test_a_tune_from_a_many_tune_music21_book_by_number_and_title():
     assert read_song(path, tune=2).title != by_number.title
 
 
-needs_corpus = pytest.mark.skipif(
-    not default_corpus_path().exists(),
-    reason=f"the folk corpus is not beside this checkout (looked for {default_corpus_path()})",
-)
+# Records of shared/data/folk_corpus.jsonl, copied into the repository (see tests/data/README.md).
+FOLK_SAMPLE = Path(__file__).parent / "data" / "folk_corpus_sample.jsonl"
 
 # Tunes of the folk corpus whose notes nabiya's ABC reader must reproduce from music21's ABC
 # files: they have rests, ties, grace notes, chord symbols, accidentals, repeats and endings.
@@ -656,11 +654,10 @@ CORPUS_TUNES = [
 ]
 
 
-@needs_corpus
 @pytest.mark.parametrize("tune_id", CORPUS_TUNES)
 def test_the_abc_reader_agrees_with_the_folk_corpus(tune_id):
     records = {}
-    with default_corpus_path().open(encoding="utf-8") as lines:
+    with FOLK_SAMPLE.open(encoding="utf-8") as lines:
         for line in lines:
             if tune_id in line:
                 record = json.loads(line)
@@ -672,9 +669,8 @@ def test_the_abc_reader_agrees_with_the_folk_corpus(tune_id):
     assert song.title == record["title"]
 
 
-@needs_corpus
 def test_the_folk_corpus_loads_as_songs():
-    songs = load_corpus(limit=3)
+    songs = list(iter_corpus(FOLK_SAMPLE))[:3]
     assert len(songs) == 3
     first = songs[0]
     assert first.title == "The Enchanted Valley" and first.key == "G minor"
@@ -683,9 +679,9 @@ def test_the_folk_corpus_loads_as_songs():
         (67, Fraction(3, 4)), (69, Fraction(1, 4)), (70, Fraction(1, 4))
     ]
     assert first.notes[2].spelling == "bb"  # a flat key spells B flat
-    assert read_song(default_corpus_path(), tune="THE ENCHANTED VALLEY").notes == first.notes
-    assert read_song(default_corpus_path(), tune=first.meta["id"]).notes == first.notes
-    assert read_song(default_corpus_path(), tune=2).notes == songs[1].notes
+    assert read_song(FOLK_SAMPLE, tune="THE ENCHANTED VALLEY").notes == first.notes
+    assert read_song(FOLK_SAMPLE, tune=first.meta["id"]).notes == first.notes
+    assert read_song(FOLK_SAMPLE, tune=2).notes == songs[1].notes
 
 
 def test_a_corpus_record_is_read_and_a_bad_one_named():

@@ -50,6 +50,18 @@ _EXPORTS = {
     "Beam": "nabiya.generate",
     "Vocabulary": "nabiya.encoding",
     "NabiyaError": "nabiya.errors",
+    # corpora: many tunes, their tokens, batches and baselines
+    "load_corpus": "nabiya.music.corpus",
+    "corpus_names": "nabiya.music.corpus",
+    "Corpus": "nabiya.music.corpus",
+    "Split": "nabiya.music.corpus",
+    "read_split": "nabiya.music.corpus",
+    "TokenConfig": "nabiya.tokens",
+    "TuneVocabulary": "nabiya.tokens",
+    "tokenize_corpus": "nabiya.tokens",
+    "TuneStreams": "nabiya.batches",
+    "PackedWindows": "nabiya.batches",
+    "Metrics": "nabiya.metrics",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_cmd_generate)
     _add_serve_command(commands)
     _add_analyze_command(commands)
+    _add_corpus_commands(commands)
     return parser
 
 
@@ -470,6 +471,138 @@ def _cmd_serve(args) -> int:
     from nabiya.web.server import serve
 
     serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open)
+# --- nabiya corpus: corpora of many tunes -------------------------------------------------------
+# The corpus and token options are shared with the commands that train on a corpus:
+# add_corpus_options / add_token_options, then corpus_from_args / token_config_from_args.
+
+_CORPUS_EXAMPLES = """\
+examples:
+  nabiya corpus info                              # the default corpus: O'Neill's, Ryan's, Aird's, miscFolk
+  nabiya corpus info essenFolksong --json         # facts for programs
+  nabiya corpus info oneills1850 my_tunes/ extra.abc --min-count 5
+  nabiya corpus info tunes.jsonl --no-transpose --augment 2
+  nabiya corpus info nosuchbook                   # lists the books music21 ships
+"""
+
+
+def _add_corpus_commands(commands) -> None:
+    corpus = commands.add_parser(
+        "corpus",
+        help="corpora of many tunes: what they hold (nabiya corpus info)",
+        description="Corpora are music21's ABC books (oneills1850, ryansMammoth, airdsAirs, miscFolk, "
+        "essenFolksong, ...), folders of ABC / MIDI / MusicXML files, multi-tune ABC files and .jsonl files of "
+        "notes. Tunes are read once, in parallel, and cached; unreadable ones are skipped and counted.",
+        epilog=_CORPUS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = corpus.add_subparsers(dest="corpus_action", metavar="ACTION", parser_class=_Parser)
+    info = actions.add_parser(
+        "info",
+        help="tunes, notes, skips by reason, meters, keys, lengths, split and vocabulary",
+        description="Read a corpus (from the cache when it was read before) and print what it holds: tunes and "
+        "notes, tunes skipped by reason, meters, modes and keys, lengths, pitches and durations, the "
+        "train/validation/test split, and the token vocabulary a model would get (rare tokens counted).",
+        epilog=_CORPUS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_corpus_options(info, positional=True)
+    add_token_options(info)
+    info.add_argument("--json", action="store_true", help="print the facts as JSON on standard output")
+    info.add_argument("--quiet", "-q", action="store_true", help="no progress bar while reading tunes")
+    info.set_defaults(handler=_cmd_corpus_info)
+    corpus.set_defaults(handler=lambda args: corpus.print_help() or 0)
+
+
+def add_corpus_options(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    """The options that name a corpus and how it is read and split (``--corpus`` unless ``positional``)."""
+    what = ("music21 books (default: oneills1850 ryansMammoth airdsAirs miscFolk), folders, ABC files or .jsonl "
+            "files of notes")  # fmt: skip
+    if positional:
+        parser.add_argument("corpus", nargs="*", metavar="CORPUS", help=what)
+    else:
+        parser.add_argument("--corpus", nargs="+", metavar="CORPUS", help=what)
+    parser.add_argument("--min-notes", type=_positive_int, default=8, metavar="N",
+                        help="skip tunes of fewer notes (default 8)")
+    parser.add_argument("--split", type=_split_fractions, default=(0.9, 0.05, 0.05), metavar="TRAIN/VALID/TEST",
+                        help="shares of tunes for training, validation and test, e.g. 90/5/5 (the default) or 0.8/0.1/0.1")
+    parser.add_argument("--split-seed", type=_int, default=0, metavar="N", help="another seed, another split (default 0)")
+    parser.add_argument("--jobs", type=_positive_int, metavar="N", help="processes reading tunes (default: every core)")
+    parser.add_argument("--no-cache", action="store_true", help="read every tune again, and cache nothing")
+
+
+def add_token_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :class:`nabiya.tokens.TokenConfig`."""
+    parser.add_argument("--no-transpose", action="store_true",
+                        help="keep each tune's pitches and make its tonic a token (default: move every tune to C)")
+    parser.add_argument("--augment", type=_augment_shifts, default=(), metavar="N|S,S,...",
+                        help="also train on each training tune moved 1..N semitones up and down (or by the given "
+                        "shifts: --augment=-2,2); needs --no-transpose")
+    parser.add_argument("--min-count", type=_positive_int, default=3, metavar="K",
+                        help="notes seen fewer than K times in training are rare (default 3)")
+    parser.add_argument("--rare", choices=("unk", "drop"), default="unk",
+                        help="rare notes become <unk> (default) or their tunes are dropped")
+
+
+def corpus_from_args(args, *, progress: bool = True):
+    """The corpus the options name (see :func:`add_corpus_options`)."""
+    from nabiya.music.corpus import load_corpus
+
+    return load_corpus(args.corpus or None, min_notes=args.min_notes, cache=not args.no_cache, jobs=args.jobs,
+                       progress=progress)  # fmt: skip
+
+
+def token_config_from_args(args):
+    from nabiya.tokens import TokenConfig
+
+    return TokenConfig(transpose=not args.no_transpose, augment=args.augment, min_count=args.min_count,
+                       rare=args.rare)  # fmt: skip
+
+
+def _split_fractions(text: str) -> tuple[float, float, float]:
+    import re
+
+    parts = [part for part in re.split(r"[/,:]", text) if part.strip()]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or any(value < 0 for value in values) or values[0] <= 0:
+        raise argparse.ArgumentTypeError(f"expected three shares such as 90/5/5, not {text!r}")
+    total = sum(values)
+    if abs(total - 100) < 1e-6:
+        values = [value / 100 for value in values]
+    elif abs(total - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"the shares {text!r} add up to {total:g}, not 100 (or 1)")
+    return tuple(values)  # type: ignore[return-value]
+
+
+def _augment_shifts(text: str) -> tuple[int, ...]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N (1..11) or semitone shifts such as -2,2, not {text!r}") from None
+    if len(values) == 1 and "," not in text:
+        count = values[0]
+        if not 1 <= count <= 11:
+            raise argparse.ArgumentTypeError(f"N is 1 to 11 semitones, not {count}")
+        return tuple(shift for shift in range(-count, count + 1) if shift)
+    return tuple(values)
+
+
+def _cmd_corpus_info(args) -> int:
+    from nabiya.music.corpus import corpus_info
+
+    tokens = token_config_from_args(args)  # checked before any tune is read
+    corpus = corpus_from_args(args, progress=not (args.quiet or args.json))
+    info = corpus_info(corpus, tokens=tokens, split=corpus.split(args.split, seed=args.split_seed))
+    if args.json:
+        import json
+
+        print(json.dumps(info.to_json(), indent=1, ensure_ascii=False))
+        return 0
+    from nabiya.display import print_corpus_info
+
+    print_corpus_info(info)
     return 0
 
 

@@ -215,3 +215,97 @@ def window_limit(result: "RunResult") -> str | None:
 
     verdict = assess_preset(result.song.notes, result.config, title=result.song.title)
     return None if verdict.can_reach_100 else f"{verdict.reason} · see nabiya analyze"
+def print_corpus_info(info) -> None:
+    """``nabiya corpus info``: what a corpus holds, as rich tables (see :class:`nabiya.music.corpus.CorpusInfo`)."""
+    from rich.columns import Columns
+    from rich.table import Table
+
+    from nabiya.music.corpus import SKIP_REASONS
+    from nabiya.music.notation import pitch_name
+
+    console = _console()
+    reading = info.reading
+    console.print(
+        f"[bold]corpus {' '.join(info.sources)}[/] · {info.tunes:,} tunes · {info.notes:,} notes · "
+        f"{sum(info.skipped.values()):,} skipped"
+    )
+    console.print(
+        f"[dim]{reading.get('files', 0):,} files ({reading.get('ignored_files', 0)} of other kinds ignored); "
+        f"{reading.get('tunes_read', 0):,} tunes read, {reading.get('tunes_cached', 0):,} from the cache, "
+        f"in {reading.get('seconds', 0):.1f} s[/]"
+    )
+
+    def table(title: str, columns: list[str], rows, justify=None) -> Table:
+        grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+        for number, column in enumerate(columns):
+            grid.add_column(column, justify=(justify or {}).get(number, "right" if number else "left"),
+                            overflow="fold")  # fmt: skip
+        for row in rows:
+            grid.add_row(*(str(value) for value in row))
+        return grid
+
+    collections = sorted(info.collections.items(), key=lambda item: -item[1]["tunes"])
+    console.print(table("tunes by collection", ["collection", "tunes", "skipped"],
+                        [(name, f"{c['tunes']:,}", f"{c['skipped']:,}") for name, c in collections]))  # fmt: skip
+    if info.skipped:
+        rows = [(reason, f"{count:,}", _shorten(info.skip_examples.get(reason, SKIP_REASONS.get(reason, "")), 100))
+                for reason, count in info.skipped.items()]  # fmt: skip
+        console.print(table("skipped, by reason", ["reason", "tunes", "for example"], rows, justify={2: "left"}))
+
+    def top(counts: dict, limit: int = 10) -> list:
+        rows = [(name, f"{count:,}", f"{count / info.tunes:.0%}") for name, count in list(counts.items())[:limit]]
+        rest = sum(list(counts.values())[limit:])
+        return rows + ([(f"{len(counts) - limit} more", f"{rest:,}", f"{rest / info.tunes:.0%}")] if rest else [])
+
+    console.print(Columns([
+        table("meters", ["meter", "tunes", ""], top(info.meters)),
+        table("modes", ["mode", "tunes", ""], top(info.modes)),
+        table("keys", ["key", "tunes", ""], top(info.keys)),
+    ], padding=(0, 4)))  # fmt: skip
+    lengths = info.lengths
+    console.print(table("notes per tune", ["min", "5%", "25%", "median", "75%", "95%", "max", "mean"],
+                        [[lengths[k] for k in ("min", "p5", "p25", "median", "p75", "p95", "max", "mean")]],
+                        justify=dict.fromkeys(range(8), "right")))  # fmt: skip
+    widest = max(count for _, _, count in info.length_histogram)
+    histogram = [(f"{low}–{high - 1 if high else '…'}", f"{count:,}", "█" * max(1, round(30 * count / widest)))
+                 for low, high, count in info.length_histogram]  # fmt: skip
+    console.print(table("", ["notes", "tunes", ""], histogram, justify={2: "left"}))
+    durations = ", ".join(f"{name} ({count:,})" for name, count in list(info.durations.items())[:8])
+    console.print(
+        f"[bold]pitches[/] {pitch_name(info.pitches['lowest'])}–{pitch_name(info.pitches['highest'])}, "
+        f"{info.pitches['distinct']} distinct · rests {info.rests:.1%} of notes · [bold]durations[/] "
+        f"(quarter notes) {len(info.durations)} distinct: {durations}{' …' if len(info.durations) > 8 else ''}"
+    )
+    split, vocabulary = info.split, info.vocabulary
+    parts = ("train", "valid", "test")
+    fractions = "/".join(f"{share:g}" for share in split["fractions"])
+    console.print(table(
+        f"split {fractions} (seed {split['seed']}; {split['versions']:,} tunes are versions of others, "
+        f"kept on their side)",
+        ["", *parts],
+        [
+            ["tunes", *(f"{split[p]:,}" for p in parts)],
+            ["sequences" + (" (augmented)" if vocabulary["augment"] else ""),
+             *(f"{vocabulary['sequences'][p]:,}" for p in parts)],
+            ["scored positions", *(f"{vocabulary['scored_positions'][p]:,}" for p in parts)],
+            ["<unk> positions", *(f"{vocabulary['unknown_positions'][p]:,}" for p in parts)],
+            ["tunes dropped", *(f"{vocabulary['dropped'][p]:,}" for p in parts)],
+        ],
+    ))  # fmt: skip
+    tonic = "every tune moved to C (tonic restored on output)" if vocabulary["transpose"] else "tonic as a token"
+    augment = f", augmented by {vocabulary['augment']} semitones" if vocabulary["augment"] else ""
+    console.print(
+        f"[bold]vocabulary[/] {vocabulary['size']} tokens: {vocabulary['notes']} notes, {vocabulary['conditions']} "
+        f"conditions, 4 specials · {tonic}{augment}"
+    )
+    policy = "become <unk>" if vocabulary["rare_policy"] == "unk" else "drop their tunes"
+    examples = " ".join(vocabulary["rare_examples"][:8])
+    console.print(
+        f"[bold]rare tokens[/] (seen < {vocabulary['min_count']} times in training; they {policy}): "
+        f"{vocabulary['rare_tokens']} tokens, {vocabulary['rare_occurrences']:,} notes{f' (e.g. {examples})' if examples else ''}"
+        f" · unseen in training: {vocabulary['unseen_tokens']} tokens, {vocabulary['unseen_occurrences']:,} notes"
+    )
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

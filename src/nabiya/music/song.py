@@ -53,7 +53,8 @@ class Song:
             )
         if len(self.notes) > MAX_SONG_NOTES:
             raise NabiyaError(f"a song of {len(self.notes)} notes is longer than nabiya's limit of {MAX_SONG_NOTES}")
-        seconds = float(sum(note.duration for note in self.notes)) * 60.0 / self.tempo_bpm
+        # A float sum: exact Fractions would cost 10x more, and a limit of hours needs no exactness.
+        seconds = sum(float(note.duration) for note in self.notes) * 60.0 / self.tempo_bpm
         if seconds > MAX_SONG_SECONDS:
             raise NabiyaError(
                 f"a song of {seconds / 3600:.1f} hours is longer than nabiya's limit of {MAX_SONG_SECONDS // 3600} hours"
