@@ -16,6 +16,7 @@ import warnings
 from fractions import Fraction
 
 from nabiya.errors import NabiyaError
+from nabiya.music.limits import MAX_ENGRAVED_BARS
 from nabiya.music.notation import (
     DEFAULT_METER,
     alteration,
@@ -27,7 +28,7 @@ from nabiya.music.notation import (
     split_into_bars,
     written_octave,
 )
-from nabiya.music.note import DEFAULT_SPELLINGS, Note
+from nabiya.music.note import DEFAULT_SPELLINGS, MIDDLE_C, Note
 from nabiya.music.song import Song
 
 DEFAULT_TEMPO_BPM = 120.0
@@ -108,16 +109,21 @@ def song_from_score(score, *, source: str) -> Song:
 
 
 def song_to_score(song: Song):
-    """A music21 score of the song: one part, in measures, notes tied across bar lines.
+    """A music21 score of the song, notated: one part, in measures, notes tied across bar lines.
 
-    The song's meter, key and pickup are written (4/4, C major and none when it has none).
+    The song's title (as work and movement title), meter, key and pickup are written (4/4,
+    C major and none when it has none), with a clef (see :func:`clef_for`). The score is
+    notated here, bar by bar, in time linear in the song's length: durations no single note
+    value can show are split into tied notes, and accidentals, beams and tuplet brackets
+    are made. (music21's own ``makeNotation`` looks up each bar's meter and clef from the
+    top of the part, which takes time quadratic in the number of bars.)
 
     Example:
         >>> score = song_to_score(Song.from_codes("c4 d4 e2", title="Up"))
         >>> [n.nameWithOctave for n in score.recurse().notes]
         ['C4', 'D4', 'E4']
     """
-    from music21 import key, metadata, meter, note, stream, tempo, tie
+    from music21 import clef, key, metadata, meter, note, stream, tempo, tie
 
     time_signature = parse_meter(song.meter) or DEFAULT_METER
     parsed_key = parse_key(song.key)
@@ -127,13 +133,16 @@ def song_to_score(song: Song):
     score = stream.Score()
     score.metadata = metadata.Metadata(title=song.title)
     score.metadata.movementName = song.title
-    part = stream.Part()
+    part = stream.Part(id="P1")  # a fixed id: the same song gives the same file
+    music21_meter = meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}")
     bars = split_into_bars(song.notes, bar_length, pickup)
+    measures = []
     previous_tied = False  # the piece before (maybe in the bar before) goes on into this one
     for index, bar in enumerate(bars):
         measure = stream.Measure(number=index if pickup else index + 1)
         if index == 0:
-            measure.append(meter.TimeSignature(f"{time_signature[0]}/{time_signature[1]}"))
+            measure.append(clef.BassClef() if clef_for(song) == "bass" else clef.TrebleClef())
+            measure.append(music21_meter)
             if parsed_key:
                 tonic, mode, _ = parsed_key
                 measure.append(key.Key(tonic[0].upper() + tonic[1:].replace("b", "-"), mode))
@@ -142,21 +151,62 @@ def song_to_score(song: Song):
         for piece in bar:
             if piece.note.pitch is None:
                 element = note.Rest(quarterLength=piece.duration)
+                measure.append(element.splitAtDurations() if element.duration.type == "complex" else element)
+                previous_tied = False
             else:
                 element = note.Note(_music21_pitch_name(piece.note), quarterLength=piece.duration)
-                if piece.tied or previous_tied:
-                    kind = "continue" if piece.tied and previous_tied else ("start" if piece.tied else "stop")
-                    element.tie = tie.Tie(kind)
-            previous_tied = piece.tied
-            measure.append(element)
+                # A duration no single note value shows (5/4: a quarter tied to a sixteenth) is tied notes.
+                units = element.splitAtDurations() if element.duration.type == "complex" else [element]
+                for number, unit in enumerate(units, start=1):
+                    tied = piece.tied or number < len(units)
+                    unit.tie = None
+                    if tied or previous_tied:
+                        unit.tie = tie.Tie("continue" if tied and previous_tied else ("start" if tied else "stop"))
+                    previous_tied = tied
+                    measure.append(unit)
             filled += piece.duration
         if index == 0 and pickup:
             measure.paddingLeft = float(bar_length - filled)
         elif index == len(bars) - 1 and filled < bar_length:
             measure.paddingRight = float(bar_length - filled)
-        part.append(measure)
+        _notate_measure(measure, music21_meter)
+        measures.append(measure)
+    part.append(measures)
+    part.makeAccidentals(inPlace=True)  # bar by bar, carrying the key and ties along
+    part.streamStatus.beams = True
+    part.streamStatus.tuplets = True
     score.append(part)
     return score
+
+
+def clef_for(song: Song) -> str:
+    """``'bass'`` when the melody's median pitch lies below middle C, else ``'treble'``.
+
+    Middle C lies halfway between the middle lines of the two staves (B4 and D3), so the
+    clef whose staff is nearer the melody's middle needs the fewest ledger lines.
+
+    Example:
+        >>> clef_for(Song.from_codes("c,4 e,4 g,4 c4")), clef_for(Song.from_codes("c4 e4 g4"))
+        ('bass', 'treble')
+    """
+    pitches = sorted(note.pitch for note in song.notes if note.pitch is not None)
+    return "bass" if pitches and pitches[(len(pitches) - 1) // 2] < MIDDLE_C else "treble"
+
+
+def _notate_measure(measure, music21_meter) -> None:
+    """Beams and tuplet brackets of one measure, as music21's ``makeNotation`` makes them."""
+    from music21.stream import makeNotation
+
+    elements = measure.notesAndRests.stream()
+    if len(elements) > 1 and elements.highestTime <= music21_meter.barDuration.quarterLength:
+        try:
+            beams = music21_meter.getBeams(elements, measureStartOffset=measure.paddingLeft)
+        except Exception:  # beams are a courtesy: a bar music21 cannot beam is drawn unbeamed
+            beams = [None] * len(elements)
+        for element, element_beams in zip(elements, beams):
+            if element_beams is not None:
+                element.beams = element_beams
+    makeNotation.makeTupletBrackets(measure, inPlace=True)
 
 
 def song_from_musicxml(data: bytes, *, source: str = "MusicXML") -> Song:
@@ -182,7 +232,7 @@ def song_from_musicxml(data: bytes, *, source: str = "MusicXML") -> Song:
 
 
 def song_to_musicxml(song: Song) -> bytes:
-    """The song as a MusicXML document (UTF-8 bytes).
+    """The song as a MusicXML document (UTF-8 bytes), the same bytes every time for the same song.
 
     Raises:
         NabiyaError: when a duration cannot be notated (music21 cannot write it).
@@ -191,19 +241,49 @@ def song_to_musicxml(song: Song) -> bytes:
         >>> song_to_musicxml(Song.from_codes("c4 d4"))[:5]
         b'<?xml'
     """
-    from music21.musicxml.m21ToXml import GeneralObjectExporter
+    from music21.musicxml.m21ToXml import ScoreExporter
 
-    score = song_to_score(song)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return GeneralObjectExporter(score).parse()
+            exporter = ScoreExporter(song_to_score(song), makeNotation=False)  # notated already
+            exporter.parse()
     except Exception as error:  # e.g. a duration music21 cannot notate
         raise NabiyaError(f"cannot write {song.title or 'the song'} as MusicXML: {_reason(error)}") from None
+    _make_deterministic(exporter.xmlRoot)
+    return exporter.asBytes()
+
+
+def _make_deterministic(root) -> None:
+    """Take out what music21 writes differently each time: random part ids and today's date.
+
+    It also names "Music21" as the composer of a song without one; nabiya names none.
+    """
+    part_ids: dict[str, str] = {}  # a <score-part> and its <part> share an id
+    instrument_ids: dict[str, str] = {}
+    for element in root.iter():
+        if element.get("id") is None:
+            continue
+        if element.tag in ("score-part", "part"):
+            element.set("id", part_ids.setdefault(element.get("id"), f"P{len(part_ids) + 1}"))
+        elif element.tag in ("score-instrument", "midi-instrument"):
+            element.set("id", instrument_ids.setdefault(element.get("id"), f"I{len(instrument_ids) + 1}"))
+    identification = root.find("identification")
+    if identification is not None:
+        for creator in identification.findall("creator"):
+            if creator.text == "Music21":
+                identification.remove(creator)
+        for encoding in identification.findall("encoding"):
+            for date in encoding.findall("encoding-date"):
+                encoding.remove(date)
 
 
 def song_to_svg(song: Song) -> str:
     """Sheet music of the song as one SVG document, engraved by verovio from MusicXML.
+
+    The page shows the title, and a clef, meter and key. A song of more than
+    ``MAX_ENGRAVED_BARS`` bars (see :mod:`nabiya.music.limits`) is engraved up to there,
+    and its title says so: "Tune (the first 500 of 7,512 bars)".
 
     Example:
         >>> song_to_svg(Song.from_codes("c4 d4 e2", title="Up")).startswith("<svg")
@@ -211,6 +291,7 @@ def song_to_svg(song: Song) -> str:
     """
     import verovio
 
+    song = engraved_part(song)
     verovio.enableLog(verovio.LOG_OFF)
     toolkit = verovio.toolkit()
     # One tall page, so that the whole song is one picture; a fixed id seed, so that the
@@ -222,6 +303,31 @@ def song_to_svg(song: Song) -> str:
         raise NabiyaError(f"verovio could not engrave {song.title or 'the song'}")
     pages = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
     return pages[0] if len(pages) == 1 else _stack_pages(pages)
+
+
+def engraved_part(song: Song, *, max_bars: int = MAX_ENGRAVED_BARS) -> Song:
+    """The song, or its first ``max_bars`` bars (a pickup counts as a bar) titled to say so.
+
+    Example:
+        >>> engraved_part(Song.from_codes(["c1"] * 5, title="Long"), max_bars=2).title
+        'Long (the first 2 of 5 bars)'
+    """
+    meter = parse_meter(song.meter) or DEFAULT_METER
+    bar_length = bar_quarters(meter)
+    pickup = song.pickup if 0 < song.pickup < bar_length else Fraction(0)
+    length = song.duration_quarters
+    bars = (1 if pickup else 0) + -(-(length - pickup) // bar_length)  # a last bar part-filled counts
+    if bars <= max_bars:
+        return song
+    end = pickup + (max_bars - (1 if pickup else 0)) * bar_length
+    notes, time = [], Fraction(0)
+    for note in song.notes:
+        if time >= end:
+            break
+        notes.append(note if time + note.duration <= end else Note(note.pitch, end - time, note.spelling))
+        time += note.duration
+    title = f"{song.title} (the first {max_bars:,} of {bars:,} bars)".strip()
+    return song.with_notes(notes, title=title)
 
 
 # --- reading helpers --------------------------------------------------------------------------

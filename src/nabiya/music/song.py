@@ -53,7 +53,7 @@ class Song:
             )
         if len(self.notes) > MAX_SONG_NOTES:
             raise NabiyaError(f"a song of {len(self.notes)} notes is longer than nabiya's limit of {MAX_SONG_NOTES}")
-        seconds = float(sum(note.duration for note in self.notes)) * 60.0 / self.tempo_bpm
+        seconds = self.duration_seconds
         if seconds > MAX_SONG_SECONDS:
             raise NabiyaError(
                 f"a song of {seconds / 3600:.1f} hours is longer than nabiya's limit of {MAX_SONG_SECONDS // 3600} hours"
@@ -107,6 +107,11 @@ class Song:
     @property
     def seconds_per_quarter(self) -> float:
         return 60.0 / self.tempo_bpm
+
+    @property
+    def duration_seconds(self) -> float:
+        """How long the song plays at its tempo, in seconds."""
+        return float(self.duration_quarters) * self.seconds_per_quarter
 
     @property
     def notation(self) -> dict:
