@@ -336,14 +336,14 @@ def _unzip_musicxml(data: bytes, source: str) -> bytes:
             return _read_member(archive, root, source)
     except NabiyaError:
         raise
-    except RuntimeError as error:  # zipfile's word for an encrypted member
-        reason = "it is encrypted" if "encrypt" in str(error).lower() else str(error)
-        raise NabiyaError(f"{source}: cannot read the compressed MusicXML (.mxl) file: {reason}") from None
-    except NotImplementedError:
+    except NotImplementedError:  # before RuntimeError, of which it is a kind
         raise NabiyaError(
             f"{source}: cannot read the compressed MusicXML (.mxl) file: it is compressed by a method "
             "nabiya cannot unpack (MusicXML uses deflate)"
         ) from None
+    except RuntimeError as error:  # zipfile's word for an encrypted member
+        reason = "it is encrypted" if "encrypt" in str(error).lower() else str(error)
+        raise NabiyaError(f"{source}: cannot read the compressed MusicXML (.mxl) file: {reason}") from None
     except UnicodeDecodeError:
         raise NabiyaError(f"{source}: not a compressed MusicXML (.mxl) file: a file name is not valid UTF-8") from None
     except Exception as error:  # BadZipFile, zlib.error, EOFError, OSError, ValueError...: damaged bytes

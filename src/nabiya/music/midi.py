@@ -36,7 +36,7 @@ from collections import deque
 from fractions import Fraction
 
 from nabiya.errors import NabiyaError
-from nabiya.music.notation import bar_quarters, key_name, parse_key, parse_meter, pitch_name, spell
+from nabiya.music.notation import DEFAULT_METER, bar_quarters, key_name, parse_key, parse_meter, pitch_name, spell
 from nabiya.music.note import Note
 from nabiya.music.song import Song
 
@@ -87,10 +87,12 @@ def song_to_midi(song: Song) -> bytes:
     # A tempo slower than MIDI can hold (3 bytes of microseconds a quarter) is written as the slowest.
     microseconds = min(round(60_000_000 / song.tempo_bpm), 0xFFFFFF)
     add(tempo_track, 0, meta(tempo_track, midi.MetaEvents.SET_TEMPO, microseconds.to_bytes(3, "big")))
-    time_signature = parse_meter(song.meter)
+    # A pickup needs bars to be a pickup of: 4/4 when the song has no meter, as notation writes it.
+    time_signature = parse_meter(song.meter) or (DEFAULT_METER if song.pickup else None)
     if time_signature and time_signature[0] > 255:
         time_signature = None  # a time signature event holds at most 255 beats
-    first = _pickup_meter(song.pickup, time_signature[1]) if time_signature and song.pickup else None
+    has_pickup = time_signature and 0 < song.pickup < bar_quarters(time_signature)
+    first = _pickup_meter(song.pickup, time_signature[1]) if has_pickup else None
     pickup_ticks = int(song.pickup * TICKS_PER_QUARTER) if first else 0
     if time_signature:
         # A pickup is a first bar of its own, shorter meter; the song's meter starts after it.

@@ -32,6 +32,7 @@ from nabiya.music.note import DEFAULT_SPELLINGS, MIDDLE_C, Note
 from nabiya.music.song import Song
 
 DEFAULT_TEMPO_BPM = 120.0
+MUSICXML_DIVISIONS = 10080  # music21's divisions of a quarter note: 2^5 * 3^2 * 5 * 7, as in MIDI
 
 
 def song_from_score(score, *, source: str) -> Song:
@@ -105,7 +106,10 @@ def song_from_score(score, *, source: str) -> Song:
     meter = parse_meter(notation.get("meter"))
     if meter and len(measures) > 1 and 0 < first_measure_quarters < bar_quarters(meter):
         notation["pickup"] = first_measure_quarters
-    return Song(tuple(notes), title=_title(score), tempo_bpm=_tempo(score), **notation)
+    try:
+        return Song(tuple(notes), title=_title(score), tempo_bpm=_tempo(score), **notation)
+    except NabiyaError as error:  # beyond nabiya's limits: a tempo of 10^10 bpm, 6 hours of music
+        raise NabiyaError(f"{source}: {error}") from None
 
 
 def song_to_score(song: Song):
@@ -228,7 +232,12 @@ def song_from_musicxml(data: bytes, *, source: str = "MusicXML") -> Song:
             score = converter.parseData(data, format="musicxml")
     except Exception as error:  # music21 and the XML parser raise many kinds: report them as one
         raise NabiyaError(f"{source}: not readable MusicXML: {_reason(error)}") from None
-    return song_from_score(score, source=source)
+    try:
+        return song_from_score(score, source=source)
+    except NabiyaError:
+        raise
+    except Exception as error:  # music21 on a damaged score: what it could not make sense of
+        raise NabiyaError(f"{source}: not readable MusicXML: {_reason(error)}") from None
 
 
 def song_to_musicxml(song: Song) -> bytes:
@@ -243,6 +252,12 @@ def song_to_musicxml(song: Song) -> bytes:
     """
     from music21.musicxml.m21ToXml import ScoreExporter
 
+    for number, note in enumerate(song.notes, start=1):
+        if (note.duration * MUSICXML_DIVISIONS).denominator != 1:  # music21 would round it
+            raise NabiyaError(
+                f"note {number} ({note.code}) lasts {note.duration} quarter notes, which MusicXML at "
+                f"{MUSICXML_DIVISIONS} divisions per quarter cannot hold exactly"
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -305,13 +320,15 @@ def song_to_svg(song: Song) -> str:
     return pages[0] if len(pages) == 1 else _stack_pages(pages)
 
 
-def engraved_part(song: Song, *, max_bars: int = MAX_ENGRAVED_BARS) -> Song:
-    """The song, or its first ``max_bars`` bars (a pickup counts as a bar) titled to say so.
+def engraved_part(song: Song, *, max_bars: int | None = None) -> Song:
+    """The song, or its first ``max_bars`` bars (``MAX_ENGRAVED_BARS`` by default; a pickup counts as a bar),
+    titled to say so.
 
     Example:
         >>> engraved_part(Song.from_codes(["c1"] * 5, title="Long"), max_bars=2).title
         'Long (the first 2 of 5 bars)'
     """
+    max_bars = MAX_ENGRAVED_BARS if max_bars is None else max_bars
     meter = parse_meter(song.meter) or DEFAULT_METER
     bar_length = bar_quarters(meter)
     pickup = song.pickup if 0 < song.pickup < bar_length else Fraction(0)
@@ -341,6 +358,16 @@ def _is_melody(element) -> bool:
 
 
 def _note_of(element, place: str) -> Note:
+    try:
+        return _checked_note_of(element, place)
+    except NabiyaError as error:
+        message = str(error)
+        raise NabiyaError(message if message.startswith(place) else f"{place}: {message}") from None
+    except (ArithmeticError, ValueError, TypeError) as error:  # NaN or infinite numbers in a damaged file
+        raise NabiyaError(f"{place}: a note that cannot be read ({_reason(error)})") from None
+
+
+def _checked_note_of(element, place: str) -> Note:
     from music21 import chord, note
 
     duration = Fraction(element.quarterLength)
