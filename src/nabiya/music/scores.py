@@ -155,7 +155,10 @@ def song_to_score(song: Song):
         for piece in bar:
             if piece.note.pitch is None:
                 element = note.Rest(quarterLength=piece.duration)
-                measure.append(element.splitAtDurations() if element.duration.type == "complex" else element)
+                units = element.splitAtDurations() if element.duration.type == "complex" else [element]
+                for unit in units:  # said outright: music21 would search the part for each rest's meter
+                    unit.fullMeasure = len(bar) == 1 and len(units) == 1 and piece.duration == bar_length
+                    measure.append(unit)
                 previous_tied = False
             else:
                 element = note.Note(_music21_pitch_name(piece.note), quarterLength=piece.duration)
