@@ -125,11 +125,17 @@ def test_sheet_music_engraves_up_to_the_limit_and_says_so(tmp_path, monkeypatch)
     assert svg.count('class="note"') == 6
     short = write_song(Song.from_codes("c2 d2 e2 f2", title="Short"), tmp_path / "short.svg").read_text()
     assert "Short" in short and "first" not in short
+    monkeypatch.setattr("nabiya.music.scores.MAX_ENGRAVED_NOTES", 10)
+    quick = write_song(Song.from_codes(["c8", "d8"] * 12, title="Quick", meter="2/4"), tmp_path / "quick.svg")
+    assert "Quick (the first 2 of 6 bars)" in quick.read_text()  # bar 3 holds the 11th note
+    tiny = write_song(Song.from_codes(["c32"] * 40, title="Tiny"), tmp_path / "tiny.svg").read_text()
+    assert "Tiny (the first 10 of 40 notes)" in tiny and tiny.count('class="note"') == 10
 
 
 def test_the_limits_are_documented():
     for name in ("MAX_NOTE_QUARTERS", "MAX_DURATION_DENOMINATOR", "MAX_SONG_NOTES", "MAX_SONG_SECONDS",
-                 "MIN_TEMPO_BPM", "MAX_TEMPO_BPM", "MAX_FILE_BYTES", "MAX_AUDIO_SECONDS", "MAX_ENGRAVED_BARS"):  # fmt: skip
+                 "MIN_TEMPO_BPM", "MAX_TEMPO_BPM", "MAX_FILE_BYTES", "MAX_AUDIO_SECONDS", "MAX_ENGRAVED_BARS",
+                 "MAX_ENGRAVED_NOTES"):  # fmt: skip
         assert f"``{name}``" in limits.__doc__, name
 
 

@@ -18,8 +18,8 @@ tempo                      ``MIN_TEMPO_BPM`` to ``MAX_TEMPO_BPM`` quarter notes 
 a file read as a song      at most ``MAX_FILE_BYTES`` bytes, and a regular file (not a
                            folder, a FIFO or a device such as ``/dev/zero``)
 audio (``.wav``)           songs of at most ``MAX_AUDIO_SECONDS`` seconds (20 minutes)
-sheet music (``.svg``)     the first ``MAX_ENGRAVED_BARS`` bars; the page says when a
-                           song has more
+sheet music (``.svg``)     the first ``MAX_ENGRAVED_BARS`` bars, and no more bars than hold
+                           ``MAX_ENGRAVED_NOTES`` notes; the page says when a song has more
 =========================  ===========================================================
 
 Songs of the longest kinds nabiya holds are still written quickly as note codes, MIDI,
@@ -38,3 +38,4 @@ MAX_TEMPO_BPM = 1000.0
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_AUDIO_SECONDS = 20 * 60
 MAX_ENGRAVED_BARS = 500
+MAX_ENGRAVED_NOTES = 4000

@@ -16,7 +16,7 @@ import warnings
 from fractions import Fraction
 
 from nabiya.errors import NabiyaError
-from nabiya.music.limits import MAX_ENGRAVED_BARS
+from nabiya.music.limits import MAX_ENGRAVED_BARS, MAX_ENGRAVED_NOTES
 from nabiya.music.notation import (
     DEFAULT_METER,
     alteration,
@@ -300,8 +300,8 @@ def song_to_svg(song: Song) -> str:
     """Sheet music of the song as one SVG document, engraved by verovio from MusicXML.
 
     The page shows the title, and a clef, meter and key. A song of more than
-    ``MAX_ENGRAVED_BARS`` bars (see :mod:`nabiya.music.limits`) is engraved up to there,
-    and its title says so: "Tune (the first 500 of 7,512 bars)".
+    ``MAX_ENGRAVED_BARS`` bars or ``MAX_ENGRAVED_NOTES`` notes (see :mod:`nabiya.music.limits`)
+    is engraved up to there, and its title says so: "Tune (the first 500 of 7,512 bars)".
 
     Example:
         >>> song_to_svg(Song.from_codes("c4 d4 e2", title="Up")).startswith("<svg")
@@ -323,31 +323,47 @@ def song_to_svg(song: Song) -> str:
     return pages[0] if len(pages) == 1 else _stack_pages(pages)
 
 
-def engraved_part(song: Song, *, max_bars: int | None = None) -> Song:
-    """The song, or its first ``max_bars`` bars (``MAX_ENGRAVED_BARS`` by default; a pickup counts as a bar),
-    titled to say so.
+def engraved_part(song: Song, *, max_bars: int | None = None, max_notes: int | None = None) -> Song:
+    """The song, or as many of its first bars as hold at most ``max_bars`` bars and ``max_notes`` notes.
+
+    The limits are ``MAX_ENGRAVED_BARS`` and ``MAX_ENGRAVED_NOTES`` by default (a pickup counts
+    as a bar); a song cut short is titled to say so.
 
     Example:
         >>> engraved_part(Song.from_codes(["c1"] * 5, title="Long"), max_bars=2).title
         'Long (the first 2 of 5 bars)'
     """
     max_bars = MAX_ENGRAVED_BARS if max_bars is None else max_bars
-    meter = parse_meter(song.meter) or DEFAULT_METER
-    bar_length = bar_quarters(meter)
+    max_notes = MAX_ENGRAVED_NOTES if max_notes is None else max_notes
+    bar_length = bar_quarters(parse_meter(song.meter) or DEFAULT_METER)
     pickup = song.pickup if 0 < song.pickup < bar_length else Fraction(0)
+
+    def bar_at(time: Fraction) -> int:  # the bar (0 = the first, a pickup or not) in which time lies
+        return int(time // bar_length) if not pickup else (0 if time < pickup else 1 + int((time - pickup) // bar_length))
+
+    def bar_start(bar: int) -> Fraction:
+        return bar * bar_length if not pickup else (Fraction(0) if bar == 0 else pickup + (bar - 1) * bar_length)
+
     length = song.duration_quarters
-    bars = (1 if pickup else 0) + -(-(length - pickup) // bar_length)  # a last bar part-filled counts
-    if bars <= max_bars:
+    bars = bar_at(length) + (length != bar_start(bar_at(length)))  # a last bar part-filled counts
+    kept_bars = max_bars
+    if len(song.notes) > max_notes:
+        onset = sum((note.duration for note in song.notes[:max_notes]), Fraction(0))
+        kept_bars = min(kept_bars, max(1, bar_at(onset)))
+    if kept_bars >= bars:
         return song
-    end = pickup + (max_bars - (1 if pickup else 0)) * bar_length
+    end = bar_start(kept_bars)
     notes, time = [], Fraction(0)
     for note in song.notes:
         if time >= end:
             break
         notes.append(note if time + note.duration <= end else Note(note.pitch, end - time, note.spelling))
         time += note.duration
-    title = f"{song.title} (the first {max_bars:,} of {bars:,} bars)".strip()
-    return song.with_notes(notes, title=title)
+    if len(notes) > max_notes:  # notes so short that one bar holds more than the limit
+        notes, cut = notes[:max_notes], f"the first {max_notes:,} of {len(song.notes):,} notes"
+    else:
+        cut = f"the first {kept_bars:,} of {bars:,} bars"
+    return song.with_notes(notes, title=f"{song.title} ({cut})".strip())
 
 
 # --- reading helpers --------------------------------------------------------------------------
