@@ -31,8 +31,8 @@ from pathlib import Path
 
 from nabiya.errors import NabiyaError
 from nabiya.music.audio import can_render_audio
-from nabiya.music.limits import MAX_AUDIO_SECONDS
 from nabiya.music.formats import read_song, write_song
+from nabiya.music.limits import MAX_AUDIO_SECONDS
 from nabiya.music.note import Note, parse_codes
 from nabiya.music.song import Song
 
@@ -72,7 +72,7 @@ def main() -> None:
 
     for count in (args.commas // 4, args.commas):
         text = "c4" + "," * count + "d4"
-        timed(f"parse_codes, {count} commas", lambda: parse_codes(text))
+        timed(f"parse_codes, {count} commas", lambda text=text: parse_codes(text))
 
     song = random_song(args.notes)
     print(f"song: {len(song)} notes, {float(song.duration_quarters) / 2 / 60:.1f} minutes at 120 bpm")
@@ -82,7 +82,7 @@ def main() -> None:
             if suffix.lstrip(".") in args.skip:
                 continue
             path = folder / f"song{suffix}"
-            timed(f"write {suffix}", lambda: write_song(song, path))
+            timed(f"write {suffix}", lambda path=path: write_song(song, path))
             if path.exists():
                 print(f"{'':<34} {os.path.getsize(path) / 1e6:9.2f} MB")
         if "wav" not in args.skip and not can_render_audio(song):
@@ -100,7 +100,7 @@ def main() -> None:
             path = folder / f"song{suffix}"
             if suffix.lstrip(".") not in args.read or not path.exists():
                 continue
-            back = timed(f"read {suffix}", lambda: read_song(path))
+            back = timed(f"read {suffix}", lambda path=path: read_song(path))
             if back is not None and back.notes != song.notes:
                 print(f"{'':<34} read back differs from the song")
 

@@ -10,6 +10,8 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from midi_bytes import midi_file, off, on
+from time_limits import time_limit
 
 from nabiya.errors import NabiyaError
 from nabiya.music.limits import MAX_DURATION_DENOMINATOR, MAX_NOTE_QUARTERS
@@ -18,8 +20,6 @@ from nabiya.music.notation import fits
 from nabiya.music.note import Note, format_code, parse_code, parse_codes
 from nabiya.music.scores import song_from_musicxml, song_to_musicxml
 from nabiya.music.song import Song
-from midi_bytes import midi_file, off, on
-from time_limits import time_limit
 
 CASE_SECONDS = 10
 SCALE = int(os.environ.get("NABIYA_FUZZ_SCALE", "1"))  # NABIYA_FUZZ_SCALE=20: a longer hunt, by hand

@@ -4,14 +4,14 @@ import warnings
 from fractions import Fraction
 
 import pytest
+from midi_bytes import midi_file, off, on, tempo
+from time_limits import time_limit
 
 from nabiya.errors import NabiyaError
 from nabiya.music.formats import read_song, write_song
 from nabiya.music.midi import song_from_midi, song_to_midi
 from nabiya.music.note import Note, parse_codes
 from nabiya.music.song import Song
-from midi_bytes import midi_file, off, on, tempo
-from time_limits import time_limit
 
 
 def timed_notes(*notes, division=480):

@@ -8,6 +8,7 @@ import zipfile
 from fractions import Fraction
 
 import pytest
+from time_limits import time_limit
 
 from nabiya.errors import NabiyaError
 from nabiya.music import limits
@@ -16,7 +17,6 @@ from nabiya.music.formats import read_file_bytes, read_song, write_song
 from nabiya.music.note import Note, parse_codes
 from nabiya.music.scores import song_to_musicxml
 from nabiya.music.song import Song
-from time_limits import time_limit
 
 # --- files that are not song files --------------------------------------------------------------
 

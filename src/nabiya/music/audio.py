@@ -54,7 +54,7 @@ def render(song: Song, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     tones: dict[tuple[int | None, int], np.ndarray] = {}  # (pitch, samples) -> samples, made once
     pieces = []
     for note in song.notes:
-        count = int(round(float(note.duration) * song.seconds_per_quarter * sample_rate))
+        count = round(float(note.duration) * song.seconds_per_quarter * sample_rate)
         tone = tones.get((note.pitch, count))
         if tone is None:
             tone = tones[note.pitch, count] = _tone(note.pitch, count, sample_rate)
