@@ -83,10 +83,11 @@ def test_a_note_of_any_duration_is_valid_and_round_trips_or_is_refused(duration)
 
 # --- MIDI ----------------------------------------------------------------------------------------
 
-VALID_MIDI = song_to_midi(
-    Song.from_codes("r8 d8 g4. f#8 e12 f12 g12 c'2 bb,4 r4 a:5/2 g4", title="Fuzz", tempo_bpm=93,
-                    meter="3/4", key="G major", pickup=Fraction(1, 2))  # fmt: skip
+FUZZ_TUNE = Song.from_codes(
+    "r8 d8 g4. f#8 e12 f12 g12 c'2 bb,4 r4 a:5/2 g4", title="Fuzz", tempo_bpm=93, meter="3/4", key="G major",
+    pickup=Fraction(1, 2),
 )
+VALID_MIDI = song_to_midi(FUZZ_TUNE)
 
 
 def read_midi(data: bytes) -> None:

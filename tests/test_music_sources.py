@@ -53,8 +53,8 @@ def test_files_by_extension_and_codes_with_their_header_comments(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("ode-to-joy", r"^'ode-to-joy' is neither a built-in song nor note codes: did you mean 'ode_to_joy'\? "
-                       r"The built-in songs are nabiya, twinkle, .*yankee_doodle"),
+        ("ode-to-joy", (r"^'ode-to-joy' is neither a built-in song nor note codes: did you mean 'ode_to_joy'\? "
+                        r"The built-in songs are nabiya, twinkle, .*yankee_doodle")),
         ("twinkel", "did you mean 'twinkle'"),
         ("tune.ab", r"^tune\.ab: cannot read \.ab files \(did you mean tune\.abc\?\): nabiya reads \.abc"),
         ("missing.abc", r"^missing\.abc: no such file"),
