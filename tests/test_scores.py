@@ -106,3 +106,9 @@ def test_a_duration_musicxml_cannot_hold_is_an_error_not_a_rounding(tmp_path):
     with pytest.raises(NabiyaError, match=r"odd\.musicxml: note 1 \(c44\) lasts 1/11 quarter notes"):
         write_song(song, tmp_path / "odd.musicxml")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sheet_music_shows_the_meter_the_key_and_the_pickup():
+    svg = song_to_svg(Song.from_codes("d4 g2 a4 b2.", title="Waltz", meter="3/4", key="G major", pickup=1))
+    assert svg.count('class="meterSig"') == 1 and svg.count('class="keyAccid"') == 1  # 3/4, one sharp
+    assert svg.count('class="measure"') == 3  # the pickup bar, then two bars of 3/4
