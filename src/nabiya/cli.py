@@ -241,15 +241,11 @@ def _use_compilation_cache() -> None:
 
 def _load_song(source: str | None, tune: str | None):
     """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
-    if tune is not None:
-        if not source:
-            raise NabiyaError("--tune picks a tune of an ABC file given with --song")
-        from nabiya.music.formats import read_song
+    if tune is not None and not source:
+        raise NabiyaError("--tune picks a tune of an ABC file given with --song")
+    from nabiya.music.sources import song_from_source
 
-        return read_song(source, tune=tune)
-    from nabiya.experiment import resolve_song
-
-    return resolve_song(source)
+    return song_from_source(source, tune=tune)
 
 
 def _cmd_run(args) -> int:

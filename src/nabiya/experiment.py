@@ -211,33 +211,14 @@ class RunResult:
         return html_summary([self])
 
 
-SONG_FILE_SUFFIXES = (".abc", ".mid", ".midi", ".musicxml", ".xml", ".mxl", ".txt", ".notes", ".jsonl")
+def resolve_song(song: Song | str | Path | Sequence[str] | None, *, tune: str | int | None = None) -> Song:
+    """A Song from a Song, a built-in song's name, a file path, or note codes (``None``: 나비야).
 
-
-def resolve_song(song: Song | str | Sequence[str] | None) -> Song:
-    """A Song from a Song, a built-in song's name, a file path, or note codes.
-
-    ``None`` is 나비야. A string is a built-in song's name if it is one, else a file
-    path if such a file exists, else note codes (``"g8 e8 e4 f8 d8"``).
+    The same as :func:`nabiya.music.sources.song_from_source`, which tells them apart.
     """
-    from nabiya.music import songs
+    from nabiya.music.sources import song_from_source
 
-    if song is None:
-        return songs.nabiya()
-    if isinstance(song, Song):
-        return song
-    if isinstance(song, (str, Path)):
-        text = str(song)
-        try:
-            return songs.get_song(text)  # a built-in song's short name or title
-        except NabiyaError:
-            pass
-        if Path(text).exists() or Path(text).suffix.lower() in SONG_FILE_SUFFIXES:
-            from nabiya.music.formats import read_song
-
-            return read_song(text)
-        return Song.from_codes(text)
-    return Song.from_codes(list(song))
+    return song_from_source(song, tune=tune)
 
 
 def run(

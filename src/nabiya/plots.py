@@ -60,9 +60,14 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
     ax.set_ylabel("loss (cross-entropy)")
     ax.set_title(displayable(title))
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper right")
+    _legend_outside(ax)
     figure.tight_layout()
     return figure
+
+
+def _legend_outside(ax, **options) -> None:
+    """The legend beside the plotting area, on the right, where it hides no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small", **options)
 
 
 def save_figure(figure, path) -> None:
@@ -75,17 +80,25 @@ def save_figure(figure, path) -> None:
     plt.close(figure)
 
 
-def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
+def plot_piano_roll(truth, prediction, *, given: int = 0, title: str = "", ax=None):
     """Draw a song and a prediction of it as a piano roll: pitch against time in quarter notes.
 
     The true song is drawn as wide pale bars, the prediction as narrow bars over them:
     dark where the prediction's note equals the true note at the same position (same
-    pitch and duration), red where it does not (and for notes past the song's end).
-    Rests lie on a row of their own below the lowest pitch.
+    pitch and duration), red where it does not (and for notes past the song's end). The
+    first ``given`` notes of the prediction (the primer a model starts from) are drawn grey
+    and are not counted. Rests lie on a row of their own below the lowest pitch.
+
+    A model predicts a song note by note, so note ``i`` of the prediction is compared with,
+    and drawn at the onset of, note ``i`` of the song: a note of the wrong length does not
+    push the notes after it out of line. Each predicted bar keeps its own length, so a wrong
+    length shows as a bar longer or shorter than the pale one under it. Predicted notes
+    past the song's end follow one another from its end. The legend sits beside the plot.
 
     Args:
         truth: the song (a :class:`~nabiya.music.song.Song`).
-        prediction: the predicted song, compared with ``truth`` note by note.
+        prediction: the predicted song, compared with ``truth`` note by note, primer first.
+        given: how many notes at the start of ``prediction`` were given, not predicted.
         title: the plot's title; the song's title when empty.
         ax: a matplotlib Axes to draw on; a new figure when omitted.
 
@@ -95,9 +108,9 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     Example:
         >>> from nabiya.music.song import Song
         >>> truth = Song.from_codes("g8 e8 e4 f8 d8 d4")
-        >>> figure = plot_piano_roll(truth, Song.from_codes("g8 e8 e4 f8 e8 d4"))
-        >>> len(figure.axes[0].get_legend().get_texts())
-        3
+        >>> figure = plot_piano_roll(truth, Song.from_codes("g8 e8 e4 f8 e8 d4"), given=4)
+        >>> [text.get_text() for text in figure.axes[0].get_legend().get_texts()][-1]
+        'prediction: wrong (1 of 2)'
     """
     from matplotlib.patches import Patch
 
@@ -110,36 +123,49 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     highest = max((note.pitch for note in pitched), default=60)
     rest_row = lowest - 2  # rests get a row of their own, below the music
 
-    def bars(song):
-        """(onsets, durations, rows) of the song's notes, in quarter notes."""
-        onsets, durations, rows, time = [], [], [], 0.0
-        for note in song.notes:
-            onsets.append(time)
-            durations.append(float(note.duration))
-            rows.append(rest_row if note.pitch is None else note.pitch)
-            time += float(note.duration)
-        return onsets, durations, rows
+    def row(note) -> int:
+        return rest_row if note.pitch is None else note.pitch
 
+    truth_onsets, time = [], 0.0
+    for note in truth.notes:
+        truth_onsets.append(time)
+        time += float(note.duration)
+    predicted_onsets = []  # note i at the onset of true note i; past the end, one after another
+    for index, note in enumerate(prediction.notes):
+        predicted_onsets.append(truth_onsets[index] if index < len(truth_onsets) else time)
+        if index >= len(truth_onsets):
+            time += float(note.duration)
+    given = max(0, min(given, len(prediction.notes)))
     wrong = [
-        index >= len(truth.notes) or note.token != truth.notes[index].token for index, note in enumerate(prediction.notes)
+        index >= len(truth.notes) or note.token != truth.notes[index].token
+        for index, note in enumerate(prediction.notes)
     ]
-    length = max(float(truth.duration_quarters), float(prediction.duration_quarters), 1.0)
+    length = max(
+        [float(truth.duration_quarters), 1.0]
+        + [onset + float(note.duration) for onset, note in zip(predicted_onsets, prediction.notes)]
+    )
     if ax is None:
-        figure, ax = plt.subplots(figsize=(min(max(8.0, length / 4), 20.0), 4.5))
+        figure, ax = plt.subplots(figsize=(min(max(8.0, length / 4), 20.0) + 2.0, 4.5))
     else:
         figure = ax.figure
-    truth_color, right_color, wrong_color = "#b9cde5", "#1f4e79", "#d62728"
-    onsets, durations, rows = bars(truth)
-    ax.barh(rows, durations, left=onsets, height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)
-    onsets, durations, rows = bars(prediction)
-    colors = [wrong_color if is_wrong else right_color for is_wrong in wrong]
-    ax.barh(rows, durations, left=onsets, height=0.35, color=colors, edgecolor="none")
+    truth_color, given_color, right_color, wrong_color = "#b9cde5", "#8c8c8c", "#1f4e79", "#d62728"
+    ax.barh([row(note) for note in truth.notes], [float(note.duration) for note in truth.notes], left=truth_onsets,
+            height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)  # fmt: skip
+    colors = [
+        given_color if index < given else (wrong_color if is_wrong else right_color)
+        for index, is_wrong in enumerate(wrong)
+    ]
+    ax.barh([row(note) for note in prediction.notes], [float(note.duration) for note in prediction.notes],
+            left=predicted_onsets, height=0.35, color=colors, edgecolor="none")  # fmt: skip
 
     meter = parse_meter(truth.meter)
     if meter:
         bar_length = float(bar_quarters(meter))
-        for bar_line in range(1, int(length / bar_length) + 1):
-            ax.axvline(bar_line * bar_length, color="#999999", linewidth=0.5, alpha=0.5, zorder=0)
+        first_bar = float(truth.pickup) if truth.pickup else bar_length
+        bar_line = first_bar
+        while bar_line <= length:
+            ax.axvline(bar_line, color="#999999", linewidth=0.5, alpha=0.5, zorder=0)
+            bar_line += bar_length
     spellings = {note.pitch: note.spelling for note in reversed(notes) if note.pitch is not None}
     ticks = sorted(spellings)
     labels = [pitch_name(pitch, spellings[pitch]) for pitch in ticks]
@@ -150,14 +176,17 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     ax.set_xlim(0, length)
     ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("pitch")
-    ax.set_title(title or truth.title or "piano roll")
+    ax.set_title(displayable(title or truth.title or "piano roll"))
     ax.grid(True, axis="y", alpha=0.2)
-    handles = [
-        Patch(color=truth_color, label="song (truth)"),
+    predicted = len(prediction.notes) - given
+    handles = [Patch(color=truth_color, label="song (truth)")]
+    if given:
+        handles.append(Patch(color=given_color, label=f"given ({given} notes)"))
+    handles += [
         Patch(color=right_color, label="prediction: right"),
-        Patch(color=wrong_color, label=f"prediction: wrong ({sum(wrong)} of {len(wrong)})"),
+        Patch(color=wrong_color, label=f"prediction: wrong ({sum(wrong[given:])} of {predicted})"),
     ]
-    ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+    _legend_outside(ax, handles=handles)
     figure.tight_layout()
     return figure
 
