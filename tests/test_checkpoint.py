@@ -21,7 +21,7 @@ from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
-from nabiya.generate import TopP, generate, predict_windows
+from nabiya.generation import TopP, generate, predict_windows
 from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
 
@@ -134,7 +134,7 @@ def test_a_new_process_predicts_exactly_the_same(run, saved_file, tmp_path):
         import sys
         import jax, numpy as np
         from nabiya.checkpoint import load_model
-        from nabiya.generate import TopP, generate, predict_windows
+        from nabiya.generation import TopP, generate, predict_windows
         saved = load_model(sys.argv[1])
         indices = saved.vocabulary.encode(saved.song.notes)
         windows = np.stack([indices[i : i + 4] for i in range(len(indices) - 4)])

@@ -16,7 +16,7 @@ from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
-from nabiya.generate import (
+from nabiya.generation import (
     Beam,
     Greedy,
     Temperature,

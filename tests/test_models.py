@@ -6,7 +6,7 @@ import numpy as np
 
 from nabiya.config import ModelConfig
 from nabiya.encoding import Vocabulary
-from nabiya.generate import predict_windows
+from nabiya.generation import predict_windows
 from nabiya.models import LSTM, MLP, make_model
 
 
