@@ -23,3 +23,25 @@ def trained():
         return cache[preset]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """A valid saved model (stateful2 on 나비야, untrained: no training compile), shared read-only."""
+    import jax
+
+    from nabiya.checkpoint import save_model
+    from nabiya.config import preset
+    from nabiya.data import count_classes, make_windows
+    from nabiya.encoding import Vocabulary
+    from nabiya.models import make_model
+    from nabiya.music.songs import nabiya
+
+    song, config = nabiya(), preset("stateful2")
+    vocabulary = Vocabulary.for_notes(song.notes)
+    windows = make_windows(vocabulary.encode(song.notes), config.window)
+    table = vocabulary.feature_table(config.model.features)
+    model = make_model(config.model, feature_table=table, window=config.window, n_classes=count_classes(windows),
+                       key=jax.random.key(0))  # fmt: skip
+    path = tmp_path_factory.mktemp("model") / "nabiya.safetensors"
+    return save_model(path, model, config=config, vocabulary=vocabulary, song=song, summary={"epochs": 0})

@@ -279,7 +279,7 @@ def _refuse_unknown(parser: argparse.ArgumentParser, args, unknown: list[str]) -
             known = [option for sub_action in sub._actions for option in sub_action.option_strings]  # noqa: SLF001
     first = unknown[0].split("=", 1)[0]
     close = difflib.get_close_matches(first, known, n=1, cutoff=0.75) if first.startswith("-") else []
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    hint = f" (did you mean {close[0]}?)" if close and close[0] != first else ""
     raise NabiyaError(f"unrecognized arguments: {' '.join(unknown)}{hint} (see '{prog} --help')")
 
 
@@ -314,6 +314,10 @@ def _use_compilation_cache() -> None:
 
 def _load_song(source: str | None, tune: str | None):
     """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
+    if source and len(source) < 4096 and "\0" not in source:
+        from nabiya.fileio import refuse_special_file
+
+        refuse_special_file(source, what="song file")  # a FIFO would block the reader forever
     if tune is not None:
         if not source:
             raise NabiyaError("--tune picks a tune of an ABC file given with --song")

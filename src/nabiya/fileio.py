@@ -114,6 +114,22 @@ def read_regular_file(path: str | os.PathLike, *, limit: int, what: str = "file"
     return data
 
 
+def refuse_special_file(path: str | os.PathLike, *, what: str = "file") -> None:
+    """Refuse a FIFO, device or socket by its type alone (opening a FIFO to look would block).
+
+    Missing paths, folders and regular files pass: their readers report those.
+
+    Raises:
+        NabiyaError: ``"cannot read {what} 'PATH': it is a named pipe (FIFO), not a regular file"``.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise NabiyaError(f"cannot read {what} {os.fspath(path)!r}: it is {_kind(mode)}, not a regular file")
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -255,7 +271,7 @@ def _pathconf(path: Path, name: str, default: int) -> int:
 
 
 def _shorten(text: str, keep: int = 40) -> str:
-    return text if len(text) <= keep else f"{text[:keep]}…"
+    return text if len(text) <= keep + 20 else f"{text[:keep]}…{text[-20:]}"
 
 
 def _reason(error: BaseException) -> str:
