@@ -25,9 +25,8 @@ def trained():
     return get
 
 
-@pytest.fixture(scope="session")
-def model_file(tmp_path_factory):
-    """A valid saved model (stateful2 on 나비야, untrained: no training compile), shared read-only."""
+def save_untrained_model(preset_name: str, path):
+    """A valid saved model of a preset on 나비야, untrained (no training compile): for tests of files."""
     import jax
 
     from nabiya.checkpoint import save_model
@@ -37,11 +36,16 @@ def model_file(tmp_path_factory):
     from nabiya.models import make_model
     from nabiya.music.songs import nabiya
 
-    song, config = nabiya(), preset("stateful2")
+    song, config = nabiya(), preset(preset_name)
     vocabulary = Vocabulary.for_notes(song.notes)
     windows = make_windows(vocabulary.encode(song.notes), config.window)
     table = vocabulary.feature_table(config.model.features)
     model = make_model(config.model, feature_table=table, window=config.window, n_classes=count_classes(windows),
                        key=jax.random.key(0))  # fmt: skip
-    path = tmp_path_factory.mktemp("model") / "nabiya.safetensors"
     return save_model(path, model, config=config, vocabulary=vocabulary, song=song, summary={"epochs": 0})
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """A valid saved stateful2 model (untrained), shared read-only."""
+    return save_untrained_model("stateful2", tmp_path_factory.mktemp("model") / "nabiya.safetensors")
