@@ -420,10 +420,11 @@ class staged_folder:
             return
         try:
             entries = sorted(_entries(self.staging))
-            (self.staging / _STAGING_MARKER).unlink()
             manifest = {"written_by": "nabiya", "files": entries}
             (self.staging / OUTPUT_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
             self._swap_in()
+            # The marker stays until the folder is in place: a kill before leaves a cleanable leftover.
+            (self.out / _STAGING_MARKER).unlink(missing_ok=True)
         except OSError as problem:
             shutil.rmtree(self.staging, ignore_errors=True)
             _remove_created(self.created)
@@ -448,6 +449,7 @@ class staged_folder:
             os.rename(aside, out)
             (out / _STAGING_MARKER).unlink(missing_ok=True)
             raise
+        (out / _STAGING_MARKER).unlink(missing_ok=True)
         shutil.rmtree(aside, ignore_errors=True)
 
 

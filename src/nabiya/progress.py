@@ -106,10 +106,12 @@ def _rich_progress(description: str, epochs: int, console) -> Iterator[Report]:
     )
     with progress:
         task = progress.add_task(description, total=epochs, status=status(0, epochs, None, None))
+        progress.refresh()  # "compiling…" from the start
 
         def report(done: int, total: int, loss: float, accuracy: float) -> None:
             timing.seen(done)
             progress.update(task, completed=done, status=status(done, total, loss, accuracy))
+            progress.refresh()  # draw each block's numbers now, not at the next timer tick
 
         yield report
 
