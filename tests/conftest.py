@@ -10,6 +10,14 @@ import pytest
 os.environ.setdefault("NABIYA_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"nabiya-test-xla-{os.getpid()}"))
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that needs a full 2000-epoch training (the ``trained`` fixture) is slow: ``-m "not slow"``
+    is the quick development loop, CI runs everything."""
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def trained():
     """``trained(preset)`` -> the RunResult of the preset's full tutorial run on 나비야, cached."""

@@ -128,6 +128,7 @@ def test_the_file_is_plain_safetensors_with_the_metadata_in_its_header(saved_fil
     assert read_metadata(saved_file) == document
 
 
+@pytest.mark.slow
 def test_a_new_process_predicts_exactly_the_same(run, saved_file, tmp_path):
     script = textwrap.dedent(
         """
@@ -288,6 +289,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_one(run, save
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_model_that_does_not_match_its_config_is_not_saved(run, tmp_path):
     index_model = make_model(
         preset("stateful").model, feature_table=run.vocabulary.feature_table("index"), window=4,

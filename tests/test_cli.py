@@ -96,6 +96,7 @@ def test_run_writes_a_run_folder(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
+@pytest.mark.slow
 def test_the_cli_keeps_compiled_programs_between_runs(tmp_path):
     """A second `nabiya run` skips compilation: the CLI fills a persistent XLA cache (a subprocess, so the
     test's own JAX config is not the one under test)."""
@@ -161,8 +162,7 @@ def test_run_save_writes_a_model_that_generate_reads(tmp_path, capsys):
         (["--primer", "g8 e8 e4 a#4"], "note 4 of the primer (a#4) is not in the model's vocabulary"),
     ],
 )
-def test_generate_bad_options_are_one_line_errors(trained, tmp_path, capsys, extra, message):
-    model_file = trained("stateful2").save(tmp_path / "nabiya.safetensors")
+def test_generate_bad_options_are_one_line_errors(model_file, tmp_path, capsys, extra, message):
     code, out, err = _run_cli(["generate", str(model_file), *extra, "--out", str(tmp_path / "gen")], capsys)
     assert code == 2 and err.startswith("nabiya: error: ") and message in err
     assert err.count("\n") == 1 and not (tmp_path / "gen").exists()
@@ -217,6 +217,7 @@ def test_songs_lists_the_built_in_songs(capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_run_can_choose_the_note_encoding(tmp_path, capsys):
     code, out, err = _run_cli(["run", "stateful", "--song", "ode_to_joy", "--features", "onehot", "--epochs", "2",
                                "--quiet", "--out", str(tmp_path / "run")], capsys)
