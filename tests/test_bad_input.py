@@ -103,7 +103,7 @@ bad("compare: preset argument", "compare", "mlp", "--out", "{out}", names="mlp")
 for label, value in {"0": "0", "-5": "-5", "10**12": str(10**12), "words": "x", "a fraction": "1.5",
                      "100001": "100001", "5000 digits": "9" * 5000}.items():  # fmt: skip
     bad(f"generate: --length {label}", *generate_("--length", value), names="length")
-for label, value in {"0": "0", "-1": "-1", "65": "65", "10**12": str(10**12), "words": "x"}.items():
+for label, value in {"0": "0", "-1": "-1", "1025": "1025", "10**12": str(10**12), "words": "x"}.items():
     bad(f"generate: --beam-width {label}", *generate_("--beam-width", value), names="beam")
 for label, value in {"0": "0", "-1": "-1", "10**12": str(10**12), "words": "x", "100001": "100001"}.items():
     bad(f"generate: --top-k {label}", *generate_("--top-k", value), names="top-k")

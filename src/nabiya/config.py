@@ -16,7 +16,7 @@ limit                   value                                 why
 ``MAX_HIDDEN_SIZE``     4,096 units                           memory of the weights
 ``MAX_WINDOW``          1,024 notes                           memory of a window
 ``MAX_GENERATE_NOTES``  100,000 (a song's limit)              the generated song
-``MAX_BEAM_WIDTH``      64 beams                              memory of beam search
+``MAX_BEAM_WIDTH``      1,024 beams                           memory of beam search
 ``MAX_TOP_K``           100,000 (above the vocabulary: all)   a 32-bit index
 ``MAX_AUDIO_SECONDS``   1,200 s (20 minutes, ~53 MB of WAV)   a run folder's size
 ``MAX_MODEL_BYTES``     1 GiB                                 reading a model file
@@ -39,7 +39,7 @@ MAX_SEED = 2**32 - 1
 MAX_HIDDEN_SIZE = 4096
 MAX_WINDOW = 1024
 MAX_GENERATE_NOTES = 100_000
-MAX_BEAM_WIDTH = 64
+MAX_BEAM_WIDTH = 1024
 MAX_TOP_K = 100_000
 MAX_AUDIO_SECONDS = 20 * 60
 MAX_MODEL_BYTES = 1 << 30
@@ -57,10 +57,8 @@ def check_whole_number(value, name: str, *, minimum: int, maximum: int) -> int:
     """
     import numbers
 
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise NabiyaError(f"{name} must be a whole number from {minimum:,} to {maximum:,}, not {_short(value)}")
-    if not minimum <= value <= maximum:
-        raise NabiyaError(f"{name} must be from {minimum:,} to {maximum:,}, not {_short(value)}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+        raise NabiyaError(f"{name} must be a whole number from {minimum} to {maximum}, not {_short(value)}")
     return int(value)
 
 
