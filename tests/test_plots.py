@@ -59,8 +59,11 @@ def test_the_legend_lies_outside_the_plotting_area_and_inside_the_figure(predict
         figure = plot_piano_roll(truth, predicted, given=4)
     else:
         figure = plot_loss({"stateful2": [1.0 / epoch for epoch in range(1, 2001)], "mlp": [0.5] * 2000})
-    figure.canvas.draw()
-    renderer = figure.canvas.get_renderer()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # the figure is drawn without pyplot: give it a canvas that renders
+    canvas.draw()
+    renderer = canvas.get_renderer()
     axes = figure.axes[0]
     legend = axes.get_legend().get_window_extent(renderer)
     assert not overlaps(legend, axes.get_window_extent(renderer))

@@ -47,6 +47,7 @@ def _music21_abc(relative: str) -> Path:
     return Path(music21.__file__).parent / "corpus" / relative
 
 
+@pytest.mark.slow
 def test_stateful_replays_a_tune_read_from_an_abc_file_inside_music21():
     path = _music21_abc("oneills1850/0001-0050.abc")
     song = nabiya.read_song(path, tune=9)

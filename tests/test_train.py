@@ -27,6 +27,7 @@ def _setup(name):
     return config, model, windows.inputs, windows.targets
 
 
+@pytest.mark.slow
 def test_stateful_training_equals_a_step_by_step_reference():
     """Windows in song order, state carried window to window (no gradient into it), reset each epoch."""
     config, model, inputs, targets = _setup("stateful2")
@@ -57,6 +58,7 @@ def test_stateful_training_equals_a_step_by_step_reference():
     np.testing.assert_allclose(compiled.model.cell.weight_hh, reference.cell.weight_hh, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_batched_training_equals_a_step_by_step_reference():
     """Batches of 14 in order (shuffle off), the last batch of 8 a true smaller batch, each window from reset."""
     config, model, inputs, targets = _setup("lstm")
@@ -85,6 +87,7 @@ def test_batched_training_equals_a_step_by_step_reference():
     np.testing.assert_allclose(compiled.loss_history, history, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_blocks_of_epochs_do_not_change_the_result():
     """The last, shorter block is skipped past its end: 7 epochs in blocks of 3 == one block of 7."""
     config, model, inputs, targets = _setup("stateful")
@@ -98,6 +101,7 @@ def test_blocks_of_epochs_do_not_change_the_result():
     assert seen == [(3, 7), (6, 7), (7, 7)]
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_and_predictions_other_seed_differs():
     import nabiya
 

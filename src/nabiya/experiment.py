@@ -16,9 +16,9 @@ through its feature encoding) -> predicted token indices -> notes -> song.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
 from nabiya.music.note import Note
 from nabiya.music.song import Song
+
+if TYPE_CHECKING:
+    from nabiya.report import Table
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,9 @@ class RunResult:
         accuracy: training accuracy of the trained model (the tutorial's ``evaluate``).
         one_step: the true windows in, the next note out, along the song.
         full_song: only the first window given, the model continuing from its own output.
-        train_seconds: wall time of training, compilation included.
+        train_seconds: wall time of training, compilation included (printed, and kept
+            here, but not written to the run folder, which the same run always writes
+            byte for byte the same).
     """
 
     config: RunConfig
@@ -110,7 +115,6 @@ class RunResult:
     one_step: Prediction
     full_song: Prediction
     train_seconds: float
-    created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
 
     @property
     def preset(self) -> str:
@@ -122,8 +126,21 @@ class RunResult:
         reached = np.flatnonzero(self.accuracy_history >= 1.0)
         return int(reached[0]) + 1 if reached.size else None
 
+    @property
+    def lost_perfect(self) -> bool:
+        """Whether training reached 100% at some epoch but the trained model is below it.
+
+        Adam can step away from a perfect fit (see the README's note on loss spikes), so
+        the last epoch's model is not always the best one seen.
+        """
+        return self.epochs_to_perfect is not None and self.accuracy < 1.0
+
     def summary(self) -> dict:
-        """The run as plain JSON-able data (what ``summary.json`` holds)."""
+        """The run as plain JSON-able data (what ``summary.json`` holds).
+
+        Only what the run computed: the same run gives the same summary, byte for byte
+        (timings and dates are printed, never written into the folder).
+        """
         return {
             "preset": self.config.preset,
             "song": {"title": self.song.title, "notes": self.song.codes, "tempo_bpm": self.song.tempo_bpm},
@@ -131,14 +148,13 @@ class RunResult:
             "epochs": self.config.train.epochs,
             "accuracy": self.accuracy,
             "epochs_to_100_percent": self.epochs_to_perfect,
+            "final_accuracy_below_earlier_100_percent": self.lost_perfect,
             "one_step": self.one_step.to_json(),
             "full_song": self.full_song.to_json(),
             "loss_history": [float(x) for x in self.loss_history],
             "accuracy_history": [float(x) for x in self.accuracy_history],
-            "train_seconds": round(self.train_seconds, 3),
             "vocabulary": self.vocabulary.to_json(),
             "config": self.config.to_json(),
-            "created": self.created,
         }
 
     def prediction_song(self, which: str) -> Song:
@@ -149,7 +165,7 @@ class RunResult:
         return self.song.with_notes(prediction.primer + prediction.notes, title=f"{self.song.title} ({which})")
 
     def plot_loss(self, ax=None):
-        """The loss curve (and returns the matplotlib Figure, which Jupyter shows)."""
+        """The loss curve: a matplotlib Figure, which Jupyter shows once (as the cell's value)."""
         from nabiya.plots import plot_loss
 
         return plot_loss({self.config.preset: self.loss_history}, title=f"{self.song.title}: training loss", ax=ax)
@@ -168,14 +184,16 @@ class RunResult:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | Path) -> Path:
-        """Write the run folder: summary.json, loss.png, and each song as MIDI and WAV.
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
+        """Write the run folder: summary.json, loss.png, and each song as MIDI, WAV and more.
 
+        The folder appears whole or not at all. ``force`` replaces an earlier run folder
+        (never a folder holding other files); ``audio=False`` leaves out the WAV files.
         See :func:`nabiya.report.write_run` for the full list.
         """
         from nabiya.report import write_run
 
-        return write_run(self, out)
+        return write_run(self, out, force=force, audio=audio)
 
     def save(self, path: str | Path) -> Path:
         """Save the trained model, its config, vocabulary and summary in one safe file."""
@@ -228,6 +246,8 @@ def run(
     epochs: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
+    force: bool = False,
+    audio: bool = True,
     progress: bool | Callable[[int, int, float, float], None] = True,
 ) -> RunResult:
     """Train a model on a song, then predict one step at a time and the full song.
@@ -237,7 +257,10 @@ def run(
         song: the melody to learn (default 나비야): a Song, a built-in song's name, a file, or note codes.
         epochs: overrides the preset's 2000.
         seed: overrides the preset's seed 5.
-        out: when given, the run folder is written there (see :meth:`RunResult.write`).
+        out: when given, the run folder is written there (see :meth:`RunResult.write`);
+            it is checked before training and appears only when the run succeeded.
+        force: replace an earlier run folder at ``out``.
+        audio: write WAV files (``False``: leave them out).
         progress: show a progress bar (``True``), nothing (``False``), or call a function
             ``f(epochs_done, epochs_total, loss, accuracy)`` after each block of epochs.
 
@@ -250,13 +273,15 @@ def run(
         50
     """
     config = get_preset(preset) if isinstance(preset, str) else preset
+    if not isinstance(config, RunConfig):
+        raise NabiyaError(f"a preset is a preset's name or a RunConfig, not {type(config).__name__}")
     config = config.replace(epochs=epochs, seed=seed)
     song = resolve_song(song)
     data = prepare(config, song)  # bad songs fail here, before any training or output
     if out is not None:
-        from nabiya.fileio import ensure_directory
+        from nabiya.fileio import check_output_folder
 
-        ensure_directory(out)  # fail before training, not after
+        check_output_folder(out, force=force, what="run folder")  # fail before training; create nothing
     if progress is True:
         from nabiya.progress import training_progress
 
@@ -265,7 +290,7 @@ def run(
     else:
         result = _train_and_predict(config, song, data, progress or None)
     if out is not None:
-        result.write(out)
+        result.write(out, force=force, audio=audio)
     return result
 
 
@@ -293,7 +318,7 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
 def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
     import jax
 
-    from nabiya.generate import continue_greedy, predict_windows
+    from nabiya.generation import continue_greedy, predict_windows
     from nabiya.models import make_model
     from nabiya.train import train
 
@@ -327,9 +352,19 @@ class Comparison:
 
     results: tuple[RunResult, ...]
 
-    def table(self) -> list[dict]:
-        """One row per preset: accuracy, one-step and full-song matches, epochs to 100%, seconds."""
-        return [
+    def table(self) -> "Table":
+        """One row per preset: accuracy, one-step and full-song matches, epochs to 100%, seconds.
+
+        A :class:`~nabiya.report.Table`: Jupyter shows it as an HTML table, ``print`` as
+        text, and ``.rows`` holds the data (one dict per preset).
+
+        Example:
+            >>> comparison.table().rows[0]["preset"]                    # doctest: +SKIP
+            'mlp'
+        """
+        from nabiya.report import Table
+
+        rows = [
             {
                 "preset": r.preset,
                 "accuracy": r.accuracy,
@@ -340,6 +375,8 @@ class Comparison:
             }
             for r in self.results
         ]
+        title = f"{self.results[0].song.title}: the models side by side" if self.results else ""
+        return Table(rows, title=title)
 
     def plot_loss(self, ax=None):
         from nabiya.plots import plot_loss
@@ -370,11 +407,11 @@ class Comparison:
                              {r.preset: r.accuracy_history for r in self.results}, ceilings=self.ceilings(),
                              title=self.results[0].song.title if self.results else "")
 
-    def write(self, out: str | Path) -> Path:
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
         """Write ``comparison.json``, ``loss.png`` (loss and accuracy curves) and each preset's run folder."""
         from nabiya.report import write_comparison
 
-        return write_comparison(self, out)
+        return write_comparison(self, out, force=force, audio=audio)
 
     def __getitem__(self, preset: str) -> RunResult:
         for result in self.results:
@@ -395,25 +432,33 @@ def compare(
     epochs: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
+    force: bool = False,
+    audio: bool = True,
     progress: bool = True,
 ) -> Comparison:
     """Train each preset on the same song and put the results side by side.
 
+    Every preset, the song and ``out`` are checked before the first training starts.
+
     Example:
-        >>> comparison = compare(progress=False)               # doctest: +SKIP
-        >>> [row["accuracy"] for row in comparison.table()]     # doctest: +SKIP
+        >>> comparison = compare(progress=False)                    # doctest: +SKIP
+        >>> [row["accuracy"] for row in comparison.table().rows]    # doctest: +SKIP
         [0.92, 0.88, 1.0, 1.0]
     """
-    configs = [get_preset(name) for name in presets]
+    if isinstance(presets, str):
+        presets = (presets,)
+    configs = [get_preset(name).replace(epochs=epochs, seed=seed) for name in presets]
     song = resolve_song(song)
+    for config in configs:
+        prepare(config, song)
     if out is not None:
-        from nabiya.fileio import ensure_directory
+        from nabiya.fileio import check_output_folder
 
-        ensure_directory(out)
-    results = tuple(run(config, song=song, epochs=epochs, seed=seed, progress=progress) for config in configs)
+        check_output_folder(out, force=force, what="comparison folder")
+    results = tuple(run(config, song=song, progress=progress) for config in configs)
     comparison = Comparison(results)
     if out is not None:
-        comparison.write(out)
+        comparison.write(out, force=force, audio=audio)
     return comparison
 
 

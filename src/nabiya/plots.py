@@ -16,6 +16,45 @@ def _pyplot():
     return plt
 
 
+def _new_figure(figsize: tuple[float, float]):
+    """A figure and its axes, not registered with pyplot.
+
+    Jupyter's inline backend shows every open pyplot figure at the end of a cell, and then
+    the returned figure again: a figure pyplot does not know is shown once, as the value.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize)
+    return figure, figure.add_subplot()
+
+
+# A loss that climbs more than this factor above the lowest loss so far, once that was below
+# SPIKE_FLOOR, is one of Adam's spikes (see plot_loss).
+SPIKE_FACTOR = 100.0
+SPIKE_FLOOR = 1e-3
+ADAM_SPIKES_NOTE = (
+    "Spikes after the loss gets tiny are Adam's (ε = 1e-7, as in Keras): its steps grow as the\n"
+    "gradients vanish, training recovers within a few epochs. Not a fault."
+)
+
+
+def count_spikes(history: Sequence[float]) -> int:
+    """How many times a loss curve jumps from tiny back up by over ``SPIKE_FACTOR`` (Adam's spikes).
+
+    Example:
+        >>> count_spikes([1.0, 1e-4, 1e-5, 0.5, 1e-5, 1e-5])
+        1
+    """
+    import numpy as np
+
+    loss = np.asarray(history, dtype=np.float64)
+    if loss.size < 2:
+        return 0
+    lowest = np.minimum.accumulate(loss)
+    above = (loss[1:] > SPIKE_FACTOR * lowest[:-1]) & (lowest[:-1] < SPIKE_FLOOR)
+    return int(np.count_nonzero(above[1:] & ~above[:-1]) + int(above[0]))
+
+
 def displayable(text: str) -> str:
     """``text`` with the characters matplotlib's fonts cannot draw removed.
 
@@ -45,12 +84,16 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
         histories: ``{"stateful2": loss_history, ...}``.
         ax: a matplotlib Axes to draw on; a new figure when omitted.
 
+    Curves with Adam's spikes (see :func:`count_spikes`) get a caption saying what they are,
+    so nobody takes them for a fault.
+
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure (not registered with pyplot, so Jupyter shows it once).
     """
-    plt = _pyplot()
+    _pyplot()
+    spiky = any(count_spikes(history) for history in histories.values())
     if ax is None:
-        figure, ax = plt.subplots(figsize=(7, 4))
+        figure, ax = _new_figure((7, 4.6) if spiky else (7, 4))
     else:
         figure = ax.figure
     for name, history in histories.items():
@@ -62,6 +105,9 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
     ax.grid(True, which="major", alpha=0.3)
     _legend_outside(ax)
     figure.tight_layout()
+    if spiky:
+        figure.subplots_adjust(bottom=0.24)
+        figure.text(0.01, 0.01, ADAM_SPIKES_NOTE, fontsize="small", color="#555555", va="bottom")
     return figure
 
 
@@ -145,7 +191,7 @@ def plot_piano_roll(truth, prediction, *, given: int = 0, title: str = "", ax=No
         + [onset + float(note.duration) for onset, note in zip(predicted_onsets, prediction.notes)]
     )
     if ax is None:
-        figure, ax = plt.subplots(figsize=(min(max(8.0, length / 4), 20.0) + 2.0, 4.5))
+        figure, ax = _new_figure((min(max(8.0, length / 4), 20.0) + 2.0, 4.5))
     else:
         figure = ax.figure
     truth_color, given_color, right_color, wrong_color = "#b9cde5", "#8c8c8c", "#1f4e79", "#d62728"

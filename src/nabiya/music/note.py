@@ -56,16 +56,26 @@ class Note:
         spelling: how to write the pitch class (``"c#"`` or ``"db"``), for display only;
             two notes of the same pitch and duration are equal whatever their spelling.
 
+    A note code alone makes the note it names, so a note's repr round-trips.
+
     Example:
         >>> Note(67, Fraction(1, 2)).code
         'g8'
+        >>> Note("g8") == Note(67, Fraction(1, 2))
+        True
     """
 
-    pitch: int | None
-    duration: Fraction
+    pitch: int | None | str
+    duration: Fraction = None  # type: ignore[assignment]  # only a note code may leave it out
     spelling: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.pitch, str) and self.duration is None and self.spelling is None:
+            parsed = parse_code(self.pitch)
+            for name in ("pitch", "duration", "spelling"):
+                object.__setattr__(self, name, getattr(parsed, name))
+        if self.duration is None:
+            raise NabiyaError(f"a note needs a duration, or a note code such as 'g8' alone, not {self.pitch!r}")
         try:
             object.__setattr__(self, "duration", Fraction(self.duration))
         except (TypeError, ValueError, OverflowError):

@@ -352,10 +352,11 @@ def _train_task(body: dict) -> tuple[dict, int]:
 
     preset_name = _text(body, "preset")
     # The config checks epochs and seed as it does for the CLI (same messages); the page adds a ceiling.
-    config = preset(preset_name).replace(epochs=_whole(body, "epochs", None), seed=_whole(body, "seed", None))
-    epochs = config.train.epochs
-    if epochs > MAX_EPOCHS:
+    epochs = _whole(body, "epochs", None)
+    if epochs is not None and epochs > MAX_EPOCHS:
         raise NabiyaError(f"epochs must be at most {MAX_EPOCHS:,} here, not {epochs:,}")
+    config = preset(preset_name).replace(epochs=epochs, seed=_whole(body, "seed", None))
+    epochs = config.train.epochs
     if not 0 <= config.seed < 2**32:
         raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {config.seed}")
     seed = config.seed
