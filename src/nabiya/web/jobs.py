@@ -407,7 +407,7 @@ class JobQueue:
         if kind == "done":
             job.result = payload
             folder = job.files_folder
-            job.files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file())) if folder.is_dir() else ()
+            job.files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))) if folder.is_dir() else ()
             self._finish(job, "done")
         else:
             job.error = str(payload)

@@ -136,9 +136,13 @@ def train(task: dict, report: Report) -> dict:
     summary = result.summary()
     return {
         "summary": {
-            name: summary[name]
-            for name in ("preset", "seed", "epochs", "accuracy", "epochs_to_100_percent", "train_seconds",
-                         "loss_history", "accuracy_history")
+            **{
+                name: summary[name]
+                for name in ("preset", "seed", "epochs", "accuracy", "epochs_to_100_percent", "loss_history",
+                             "accuracy_history")
+            },
+            # Not in summary.json (a run folder is reproducible, byte for byte), but the page shows it.
+            "train_seconds": round(result.train_seconds, 3),
         },
         "song": {"title": result.song.title, "notes": len(result.song)},
         "predictions": predictions,
