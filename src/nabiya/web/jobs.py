@@ -407,7 +407,8 @@ class JobQueue:
         if kind == "done":
             job.result = payload
             folder = job.files_folder
-            job.files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))) if folder.is_dir() else ()
+            listed = folder.iterdir() if folder.is_dir() else ()
+            job.files = tuple(sorted(p.name for p in listed if p.is_file() and not p.name.startswith(".")))
             self._finish(job, "done")
         else:
             job.error = str(payload)
