@@ -20,6 +20,8 @@ from typing import Any
 _EXPORTS = {
     "run": "nabiya.experiment",
     "compare": "nabiya.experiment",
+    "sweep": "nabiya.sweep",
+    "SweepResult": "nabiya.sweep",
     "RunResult": "nabiya.experiment",
     "Prediction": "nabiya.experiment",
     "Comparison": "nabiya.experiment",

@@ -310,18 +310,31 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
 
 
 def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
+    from nabiya.train import train
+
+    model, train_key = build_model(config, data)
+    windows = data.windows
+    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    return evaluate_training(config, song, data, trained)
+
+
+def build_model(config: RunConfig, data: PreparedSong):
+    """The run's untrained model and its training key, both split from ``config.seed``."""
     import jax
 
-    from nabiya.generate import continue_greedy, predict_windows
     from nabiya.models import make_model
-    from nabiya.train import train
 
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
     model = make_model(config.model, feature_table=data.feature_table, window=config.window,
                        n_classes=data.n_classes, key=init_key)  # fmt: skip
-    windows = data.windows
-    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    return model, train_key
 
+
+def evaluate_training(config: RunConfig, song: Song, data: PreparedSong, trained) -> RunResult:
+    """The :class:`RunResult` of a finished training (a :class:`nabiya.train.TrainResult`): both predictions."""
+    from nabiya.generate import continue_greedy, predict_windows
+
+    windows = data.windows
     one_step_indices = predict_windows(trained.model, windows.inputs).argmax(axis=-1)
     full_song_indices = continue_greedy(trained.model, windows.inputs[0], len(windows))
     truth = song.notes[config.window :]
@@ -333,7 +346,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
         model=trained.model,
         loss_history=trained.loss_history,
         accuracy_history=trained.accuracy_history,
-        accuracy=float(np.mean(one_step_indices == data.windows.targets)),
+        accuracy=float(np.mean(one_step_indices == windows.targets)),
         one_step=Prediction(data.vocabulary.decode(one_step_indices), truth, primer),
         full_song=Prediction(data.vocabulary.decode(full_song_indices), truth, primer),
         train_seconds=trained.seconds,
