@@ -20,8 +20,8 @@ from typing import Any
 _EXPORTS = {
     "run": "nabiya.experiment",
     "compare": "nabiya.experiment",
-    "sweep": "nabiya.sweep",
-    "SweepResult": "nabiya.sweep",
+    "sweep": "nabiya.sweeps",
+    "SweepResult": "nabiya.sweeps",
     "RunResult": "nabiya.experiment",
     "Prediction": "nabiya.experiment",
     "Comparison": "nabiya.experiment",

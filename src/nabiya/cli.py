@@ -424,7 +424,7 @@ def _cmd_sweep(args) -> int:
     _use_compilation_cache()
     from nabiya.config import preset
     from nabiya.experiment import default_run_folder
-    from nabiya.sweep import parse_numbers, sweep
+    from nabiya.sweeps import parse_numbers, sweep
 
     seeds = parse_numbers(args.seeds, what="--seeds")
     windows = parse_numbers(args.windows, what="--windows") if args.windows else None

@@ -105,7 +105,7 @@ def print_songs() -> None:
 
 def print_sweep(sweep, *, out: Path | None = None) -> None:
     """The distribution of a sweep's results, one block per window size."""
-    from nabiya.sweep import _ranges
+    from nabiya.sweeps import _ranges
 
     console = _console()
     config = sweep.config

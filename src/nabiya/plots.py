@@ -169,7 +169,7 @@ def plot_sweep(sweep, *, ax=None):
     window's median; seeds that never reached 100% are drawn as crosses above the epochs.
 
     Args:
-        sweep: a :class:`nabiya.sweep.SweepResult`.
+        sweep: a :class:`nabiya.sweeps.SweepResult`.
         ax: three matplotlib Axes to draw on; a new figure when omitted.
 
     Returns:
@@ -211,6 +211,7 @@ def plot_sweep(sweep, *, ax=None):
     if any(run.epochs_to_perfect is None for run in sweep.runs):
         ax[1].legend(loc="lower right", fontsize=8)
     total = len(sweep.runs[0].full_song.notes)
+    ax[0].set_ylim(-2, 102)
     ax[2].set_ylim(-1, total + 1)
     title = f"{sweep.song.title}: {sweep.config.preset}, {len(sweep.seeds)} seeds, {sweep.config.train.epochs} epochs"
     figure.suptitle(displayable(title), fontsize=11)
