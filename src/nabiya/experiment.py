@@ -168,14 +168,14 @@ class RunResult:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | Path) -> Path:
+    def write(self, out: str | Path, *, song_files: Path | None = None) -> Path:
         """Write the run folder: summary.json, loss.png, and each song as MIDI and WAV.
 
-        See :func:`nabiya.report.write_run` for the full list.
+        See :func:`nabiya.report.write_run` for the full list (and ``song_files``).
         """
         from nabiya.report import write_run
 
-        return write_run(self, out)
+        return write_run(self, out, song_files=song_files)
 
     def save(self, path: str | Path) -> Path:
         """Save the trained model, its config, vocabulary and summary in one safe file."""
@@ -276,15 +276,25 @@ def run(
         from nabiya.fileio import ensure_directory
 
         ensure_directory(out)  # fail before training, not after
-    if progress is True:
-        from nabiya.progress import training_progress
+    # While training runs (JAX releases the GIL), a thread writes what does not depend on it.
+    from concurrent.futures import ThreadPoolExecutor
 
-        with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-            result = _train_and_predict(config, song, data, report)
-    else:
-        result = _train_and_predict(config, song, data, progress or None)
-    if out is not None:
-        result.write(out)
+    with ThreadPoolExecutor(1, thread_name_prefix="nabiya-meanwhile") as meanwhile:
+        song_files = None
+        if out is not None:
+            from nabiya.report import render_song_files
+
+            song_files = meanwhile.submit(render_song_files, song)
+        if progress is True:
+            from nabiya.progress import training_progress
+
+            with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
+                result = _train_and_predict(config, song, data, report, meanwhile)
+        else:
+            result = _train_and_predict(config, song, data, progress or None, meanwhile)
+        if out is not None:
+            with song_files.result() as rendered:
+                result.write(out, song_files=rendered)
     return result
 
 
@@ -309,13 +319,28 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
     return PreparedSong(vocabulary, indices, windows, feature_table, count_classes(windows))
 
 
-def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
+def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress, meanwhile=None) -> RunResult:
     from nabiya.train import train
 
     model, train_key = build_model(config, data)
     windows = data.windows
+    # The prediction programs compile (or load from the cache) while training runs: the
+    # untrained model has the trained one's shapes, and a program depends only on those.
+    compiled = meanwhile.submit(evaluate_training, config, song, data, _Untrained(model)) if meanwhile else None
     trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    if compiled is not None:
+        compiled.result()
     return evaluate_training(config, song, data, trained)
+
+
+@dataclass(frozen=True)
+class _Untrained:
+    """A model dressed as a finished training, to compile the prediction programs ahead."""
+
+    model: object
+    loss_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    accuracy_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0
 
 
 def build_model(config: RunConfig, data: PreparedSong):

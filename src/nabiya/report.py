@@ -31,11 +31,48 @@ SONGS = ("song", "one_step", "full_song")
 SONG_FORMATS = (".mid", ".wav", ".abc", ".musicxml", ".svg")
 
 
-def write_run(result: "RunResult", out: str | Path) -> Path:
-    """Write ``result``'s run folder at ``out`` (created if missing). Returns the folder."""
+def write_run(result: "RunResult", out: str | Path, *, song_files: Path | None = None) -> Path:
+    """Write ``result``'s run folder at ``out`` (created if missing). Returns the folder.
+
+    ``song_files``: a folder where :func:`render_song_files` already wrote the song's own
+    files (``song.*``), which are then moved in rather than written again.
+    """
     with staged_folder(out) as staging:
-        _write_run_files(result, staging)
+        _write_run_files(result, staging, song_files)
     return Path(out)
+
+
+class render_song_files:
+    """Write a song's own files (``song.mid``, ``.wav``, ...) into a temporary folder, and warm up plotting.
+
+    What a run folder holds that does not depend on training, so a run writes it while
+    training runs (see :func:`nabiya.experiment.run`). A context manager over the folder:
+    it is removed on exit, with whatever :func:`write_run` did not move out of it.
+
+    Example:
+        >>> with render_song_files(song) as folder:              # doctest: +SKIP
+        ...     write_run(result, "runs/mine", song_files=folder)
+    """
+
+    def __init__(self, song):
+        import io
+        import tempfile
+
+        from nabiya.plots import _pyplot
+
+        self._folder = tempfile.TemporaryDirectory(prefix="nabiya-song-")
+        for suffix in SONG_FORMATS:
+            _write_song(song, Path(self._folder.name) / f"song{suffix}")
+        plt = _pyplot()  # the first figure loads matplotlib's fonts: ~0.5 s
+        figure = plt.figure(figsize=(1, 1))
+        figure.savefig(io.BytesIO(), format="png")
+        plt.close(figure)
+
+    def __enter__(self) -> Path:
+        return Path(self._folder.name)
+
+    def __exit__(self, *exception) -> None:
+        self._folder.cleanup()
 
 
 def write_comparison(comparison: "Comparison", out: str | Path) -> Path:
@@ -62,7 +99,9 @@ def write_songs(songs: dict, out: str | Path) -> list[Path]:
     return [Path(out) / name for name in written]
 
 
-def _write_run_files(result: "RunResult", folder: Path) -> None:
+def _write_run_files(result: "RunResult", folder: Path, song_files: Path | None = None) -> None:
+    import shutil
+
     from nabiya.plots import save_figure
 
     _write_json(folder / "summary.json", result.summary())
@@ -70,7 +109,10 @@ def _write_run_files(result: "RunResult", folder: Path) -> None:
     for name in SONGS:
         song = result.prediction_song(name)
         for suffix in SONG_FORMATS:
-            _write_song(song, folder / f"{name}{suffix}")
+            if name == "song" and song_files is not None:
+                shutil.move(song_files / f"song{suffix}", folder / f"song{suffix}")
+            else:
+                _write_song(song, folder / f"{name}{suffix}")
     _write_piano_rolls(result, folder)
 
 
