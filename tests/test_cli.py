@@ -9,7 +9,7 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep"]
 
 
 def _run_cli(args, capsys):
@@ -67,6 +67,12 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["analyze", "--tune", "3"], "--tune picks a tune of an ABC file given as SONG"),
         (["analyze", "nosuch.abc"], "nosuch.abc"),
         (["analyze", "--out", "ceiling.pdf"], "the plot is written as PNG: give a .png file or a folder"),
+        (["sweep", "--seeds", "5-2"], "--seeds: the range 5-2 runs backwards (write 2-5)"),
+        (["sweep", "--seeds", "a-b"], "--seeds: 'a-b' is not a number or a range like 0-31"),
+        (["sweep", "--seeds", "1,1"], "seed 1 is given twice"),
+        (["sweep", "--windows", "0-2"], "a window is a whole number of notes, at least 1, not 0"),
+        (["sweep", "mlp", "--windows", "60"], "a window of 60 needs at least 61"),
+        (["sweep", "nosuch"], "unknown preset 'nosuch'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):

@@ -1,6 +1,7 @@
 """Training: the compiled loops against a step-by-step reference, determinism, and the tutorial's results."""
 
 import dataclasses
+import re
 
 import equinox as eqx
 import jax
@@ -166,3 +167,23 @@ def test_other_epochs_seeds_and_learning_rates_do_not_compile_the_training_loop_
         jax.config.update("jax_log_compiles", False)
     compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
     assert not [message for message in compiled if "_train_block" in message], compiled
+
+
+def test_a_second_run_with_other_epochs_and_seed_compiles_nothing(caplog):
+    """The whole run, not only the training loop: model build, training, both predictions."""
+    import logging
+
+    import nabiya
+
+    nabiya.run("stateful2", epochs=2, progress=False)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="jax"):
+            nabiya.run("stateful2", epochs=3, seed=11, progress=False)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
+    seconds = [float(m.group(1)) for record in caplog.records
+               if (m := re.search(r"Finished XLA compilation of .* in ([\d.e-]+) sec", record.getMessage()))]
+    assert sum(seconds) <= 0.1, compiled
+    assert not compiled, compiled

@@ -22,6 +22,8 @@ _EXPORTS = {
     "compare": "nabiya.experiment",
     "analyze": "nabiya.experiment",
     "SongAnalysis": "nabiya.analysis",
+    "sweep": "nabiya.sweeps",
+    "SweepResult": "nabiya.sweeps",
     "RunResult": "nabiya.experiment",
     "Prediction": "nabiya.experiment",
     "Comparison": "nabiya.experiment",

@@ -338,3 +338,33 @@ def print_corpus_info(info) -> None:
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+def print_sweep(sweep, *, out: Path | None = None) -> None:
+    """The distribution of a sweep's results, one block per window size."""
+    from nabiya.sweeps import _ranges
+
+    console = _console()
+    config = sweep.config
+    console.print(
+        f"[bold]{sweep.song.title or 'song'}[/] · {config.preset} · {len(sweep.seeds)} seeds ({_ranges(sweep.seeds)}) · "
+        f"{config.train.epochs} epochs · trained in {sweep.train_seconds:.1f} s ({sweep.workers} "
+        f"thread{'s' if sweep.workers != 1 else ''}, compilation included)"
+    )
+    for window in sweep.windows:
+        d = sweep.distribution(window)
+        if len(sweep.windows) > 1:
+            console.print(f"\n[bold]window {window}[/]")
+        accuracy, epochs, matches = d["accuracy"], d["epochs_to_100_percent"], d["full_song_matches"]
+        total = matches["total"]
+
+        def number(value):
+            return "—" if value is None else f"{value:g}"
+
+        console.print(f"  {'':<22}{'median':>8}{'min':>8}{'max':>8}")
+        console.print(f"  {'accuracy':<22}{accuracy['median']:>8.0%}{accuracy['min']:>8.0%}{accuracy['max']:>8.0%}")
+        console.print(f"  {'first epoch at 100%':<22}{number(epochs['median']):>8}{number(epochs['min']):>8}"
+                      f"{number(epochs['max']):>8}   ({epochs['reached']} of {d['seeds']} seeds reach 100%)")
+        console.print(f"  {f'full-song matches /{total}':<22}{number(matches['median']):>8}{matches['min']:>8}"
+                      f"{matches['max']:>8}")
+        console.print(f"  the whole song replayed by {d['replayed']} of {d['seeds']} seeds")
+    if out is not None:
+        console.print(f"wrote {out}: sweep.json, sweep.png")

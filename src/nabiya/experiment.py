@@ -16,7 +16,7 @@ through its feature encoding) -> predicted token indices -> notes -> song.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -184,16 +184,16 @@ class RunResult:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True, song_files: Path | None = None) -> Path:
         """Write the run folder: summary.json, loss.png, and each song as MIDI, WAV and more.
 
         The folder appears whole or not at all. ``force`` replaces an earlier run folder
         (never a folder holding other files); ``audio=False`` leaves out the WAV files.
-        See :func:`nabiya.report.write_run` for the full list.
+        See :func:`nabiya.report.write_run` for the full list (and ``song_files``).
         """
         from nabiya.report import write_run
 
-        return write_run(self, out, force=force, audio=audio)
+        return write_run(self, out, force=force, audio=audio, song_files=song_files)
 
     def save(self, path: str | Path) -> Path:
         """Save the trained model, its config, vocabulary and summary in one safe file."""
@@ -282,15 +282,25 @@ def run(
         from nabiya.fileio import check_output_folder
 
         check_output_folder(out, force=force, what="run folder")  # fail before training; create nothing
-    if progress is True:
-        from nabiya.progress import training_progress
+    # While training runs (JAX releases the GIL), a thread writes what does not depend on it.
+    from concurrent.futures import ThreadPoolExecutor
 
-        with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-            result = _train_and_predict(config, song, data, report)
-    else:
-        result = _train_and_predict(config, song, data, progress or None)
-    if out is not None:
-        result.write(out, force=force, audio=audio)
+    with ThreadPoolExecutor(1, thread_name_prefix="nabiya-meanwhile") as meanwhile:
+        song_files = None
+        if out is not None:
+            from nabiya.report import render_song_files
+
+            song_files = meanwhile.submit(render_song_files, song, audio=audio)
+        if progress is True:
+            from nabiya.progress import training_progress
+
+            with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
+                result = _train_and_predict(config, song, data, report, meanwhile)
+        else:
+            result = _train_and_predict(config, song, data, progress or None, meanwhile)
+        if out is not None:
+            with song_files.result() as rendered:
+                result.write(out, force=force, audio=audio, song_files=rendered)
     return result
 
 
@@ -315,19 +325,47 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
     return PreparedSong(vocabulary, indices, windows, feature_table, count_classes(windows))
 
 
-def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
+def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress, meanwhile=None) -> RunResult:
+    from nabiya.train import train
+
+    model, train_key = build_model(config, data)
+    windows = data.windows
+    # The prediction programs compile (or load from the cache) while training runs: the
+    # untrained model has the trained one's shapes, and a program depends only on those.
+    compiled = meanwhile.submit(evaluate_training, config, song, data, _Untrained(model)) if meanwhile else None
+    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    if compiled is not None:
+        compiled.result()
+    return evaluate_training(config, song, data, trained)
+
+
+@dataclass(frozen=True)
+class _Untrained:
+    """A model dressed as a finished training, to compile the prediction programs ahead."""
+
+    model: object
+    loss_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    accuracy_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0
+
+
+def build_model(config: RunConfig, data: PreparedSong):
+    """The run's untrained model and its training key, both split from ``config.seed``."""
     import jax
 
-    from nabiya.generation import continue_greedy, predict_windows
     from nabiya.models import make_model
-    from nabiya.train import train
 
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
     model = make_model(config.model, feature_table=data.feature_table, window=config.window,
                        n_classes=data.n_classes, key=init_key)  # fmt: skip
-    windows = data.windows
-    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    return model, train_key
 
+
+def evaluate_training(config: RunConfig, song: Song, data: PreparedSong, trained) -> RunResult:
+    """The :class:`RunResult` of a finished training (a :class:`nabiya.train.TrainResult`): both predictions."""
+    from nabiya.generation import continue_greedy, predict_windows
+
+    windows = data.windows
     one_step_indices = predict_windows(trained.model, windows.inputs).argmax(axis=-1)
     full_song_indices = continue_greedy(trained.model, windows.inputs[0], len(windows))
     truth = song.notes[config.window :]
@@ -339,7 +377,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
         model=trained.model,
         loss_history=trained.loss_history,
         accuracy_history=trained.accuracy_history,
-        accuracy=float(np.mean(one_step_indices == data.windows.targets)),
+        accuracy=float(np.mean(one_step_indices == windows.targets)),
         one_step=Prediction(data.vocabulary.decode(one_step_indices), truth, primer),
         full_song=Prediction(data.vocabulary.decode(full_song_indices), truth, primer),
         train_seconds=trained.seconds,

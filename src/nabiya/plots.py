@@ -347,3 +347,58 @@ def plot_training(loss_histories: Mapping[str, Sequence[float]], accuracy_histor
     plot_loss(loss_histories, title=f"{prefix}training loss", ax=loss_ax)
     plot_accuracy(accuracy_histories, ceilings=ceilings, title=f"{prefix}training accuracy", ax=accuracy_ax)
     return figure
+def plot_sweep(sweep, *, ax=None):
+    """A sweep's results, one dot per seed: accuracy, first epoch at 100%, full-song matches.
+
+    Three panels side by side, the window sizes along each x axis and a bar at each
+    window's median; seeds that never reached 100% are drawn as crosses above the epochs.
+
+    Args:
+        sweep: a :class:`nabiya.sweeps.SweepResult`.
+        ax: three matplotlib Axes to draw on; a new figure when omitted.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    if ax is None:
+        figure, ax = plt.subplots(1, 3, figsize=(11, 3.8))
+    else:
+        figure = ax[0].figure
+    windows = sweep.windows
+    jitter = np.random.default_rng(0)  # fixed: the same sweep draws the same picture
+    panels = (
+        ("training accuracy", lambda run: run.accuracy * 100, "%"),
+        ("first epoch at 100%", lambda run: run.epochs_to_perfect, ""),
+        ("full-song matches", lambda run: run.full_song.matches, ""),
+    )
+    never_height = max((run.epochs_to_perfect or 0 for run in sweep.runs), default=0) * 1.08 or sweep.config.train.epochs
+    for axis, (label, value, unit) in zip(ax, panels):
+        for position, window in enumerate(windows):
+            runs = sweep.for_window(window)
+            values = [value(run) for run in runs]
+            shown = np.array([v for v in values if v is not None], dtype=float)
+            offsets = jitter.uniform(-0.18, 0.18, len(values))
+            xs = [position + o for o, v in zip(offsets, values) if v is not None]
+            axis.scatter(xs, shown, s=14, alpha=0.7, color="tab:blue")
+            missing = [position + o for o, v in zip(offsets, values) if v is None]
+            if missing:
+                axis.scatter(missing, [never_height] * len(missing), marker="x", s=18, color="tab:red",
+                             label="never 100%" if position == 0 else None)  # fmt: skip
+            if shown.size:
+                axis.hlines(np.median(shown), position - 0.3, position + 0.3, color="black", linewidth=2)
+        axis.set_xticks(range(len(windows)), [str(w) for w in windows])
+        axis.set_xlabel("window" if len(windows) > 1 else f"window {windows[0]}")
+        axis.set_title(label + (f" ({unit})" if unit else ""), fontsize=10)
+        axis.grid(True, axis="y", alpha=0.3)
+    if any(run.epochs_to_perfect is None for run in sweep.runs):
+        ax[1].legend(loc="lower right", fontsize=8)
+    total = len(sweep.runs[0].full_song.notes)
+    ax[0].set_ylim(-2, 102)
+    ax[2].set_ylim(-1, total + 1)
+    title = f"{sweep.song.title}: {sweep.config.preset}, {len(sweep.seeds)} seeds, {sweep.config.train.epochs} epochs"
+    figure.suptitle(displayable(title), fontsize=11)
+    figure.tight_layout()
+    return figure

@@ -41,16 +41,53 @@ WAV_BYTES_PER_SECOND = 22_050 * 2  # nabiya.music.audio: 16-bit mono at 22.05 kH
 LARGE_OUTPUT_BYTES = 50 * 1024 * 1024
 
 
-def write_run(result: "RunResult", out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
+def write_run(
+    result: "RunResult", out: str | Path, *, force: bool = False, audio: bool = True, song_files: Path | None = None
+) -> Path:
     """Write ``result``'s run folder at ``out``, whole or not at all. Returns the folder.
 
     Args:
         force: replace an earlier run folder (never a folder holding other files).
         audio: write WAV files; songs longer than ``MAX_AUDIO_SECONDS`` get none anyway.
+        song_files: a folder where :func:`render_song_files` already wrote the song's own
+            files (``song.*``), which are then moved in rather than written again.
     """
     with staged_folder(out, force=force, what="run folder") as staging:
-        _write_run_files(result, staging, audio=audio)
+        _write_run_files(result, staging, audio=audio, song_files=song_files)
     return Path(out)
+
+
+class render_song_files:
+    """Write a song's own files (``song.mid``, ``.wav``, ...) into a temporary folder, and warm up plotting.
+
+    What a run folder holds that does not depend on training, so a run writes it while
+    training runs (see :func:`nabiya.experiment.run`). A context manager over the folder:
+    it is removed on exit, with whatever :func:`write_run` did not move out of it.
+
+    Example:
+        >>> with render_song_files(song) as folder:              # doctest: +SKIP
+        ...     write_run(result, "runs/mine", song_files=folder)
+    """
+
+    def __init__(self, song, *, audio: bool = True):
+        import io
+        import tempfile
+
+        from nabiya.plots import _pyplot
+
+        self._folder = tempfile.TemporaryDirectory(prefix="nabiya-song-")
+        for suffix in song_formats(song, audio=audio):
+            _write_song(song, Path(self._folder.name) / f"song{suffix}")
+        plt = _pyplot()  # the first figure loads matplotlib's fonts: ~0.5 s
+        figure = plt.figure(figsize=(1, 1))
+        figure.savefig(io.BytesIO(), format="png")
+        plt.close(figure)
+
+    def __enter__(self) -> Path:
+        return Path(self._folder.name)
+
+    def __exit__(self, *exception) -> None:
+        self._folder.cleanup()
 
 
 def write_comparison(comparison: "Comparison", out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
@@ -161,7 +198,11 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _write_run_files(result: "RunResult", folder: Path, *, audio: bool = True) -> None:
+def _write_run_files(
+    result: "RunResult", folder: Path, *, audio: bool = True, song_files: Path | None = None
+) -> None:
+    import shutil
+
     from nabiya.plots import save_figure
 
     _write_json(folder / "summary.json", result.summary())
@@ -169,7 +210,10 @@ def _write_run_files(result: "RunResult", folder: Path, *, audio: bool = True) -
     for name in SONGS:
         song = result.prediction_song(name)
         for suffix in song_formats(song, audio=audio):
-            _write_song(song, folder / f"{name}{suffix}")
+            if name == "song" and song_files is not None:
+                shutil.move(song_files / f"song{suffix}", folder / f"song{suffix}")
+            else:
+                _write_song(song, folder / f"{name}{suffix}")
     _write_piano_rolls(result, folder)
 
 
