@@ -227,6 +227,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 success, 2 bad input, 130 interrupted)."""
+    # The model build's QR runs in scipy's OpenBLAS, loaded later by JAX: on a busy 2-core machine
+    # its threads spun for 0.2-1 s per call, against 3 ms on one thread (the same bits).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)

@@ -184,16 +184,17 @@ class RunResult:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | Path, *, force: bool = False, audio: bool = True, song_files: Path | None = None) -> Path:
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True, song_files: Path | None = None,
+              helpers=None) -> Path:
         """Write the run folder: summary.json, loss.png, and each song as MIDI, WAV and more.
 
         The folder appears whole or not at all. ``force`` replaces an earlier run folder
         (never a folder holding other files); ``audio=False`` leaves out the WAV files.
-        See :func:`nabiya.report.write_run` for the full list (and ``song_files``).
+        See :func:`nabiya.report.write_run` for the full list (and ``song_files``, ``helpers``).
         """
         from nabiya.report import write_run
 
-        return write_run(self, out, force=force, audio=audio, song_files=song_files)
+        return write_run(self, out, force=force, audio=audio, song_files=song_files, helpers=helpers)
 
     def save(self, path: str | Path) -> Path:
         """Save the trained model, its config, vocabulary and summary in one safe file."""
@@ -282,25 +283,33 @@ def run(
         from nabiya.fileio import check_output_folder
 
         check_output_folder(out, force=force, what="run folder")  # fail before training; create nothing
-    # While training runs (JAX releases the GIL), a thread writes what does not depend on it.
-    from concurrent.futures import ThreadPoolExecutor
+    import contextlib
 
-    with ThreadPoolExecutor(1, thread_name_prefix="nabiya-meanwhile") as meanwhile:
-        song_files = None
-        if out is not None:
-            from nabiya.report import render_song_files
+    with contextlib.ExitStack() as stack:
+        song_files = Path(stack.enter_context(_temporary_folder())) if out is not None else None
+        helpers = []
 
-            song_files = meanwhile.submit(render_song_files, song, audio=audio)
+        def while_training() -> None:
+            # What does not depend on training starts once it runs, on the other core: helper
+            # processes write the song's own files (see nabiya.rendering). Not before: they would
+            # compete for the CPU with importing JAX, building the model and tracing its programs.
+            if out is not None:
+                from nabiya.rendering import Helpers
+                from nabiya.report import song_jobs
+
+                helpers.append(stack.enter_context(Helpers(2)))  # stopped before song_files is removed
+                helpers[0].send(0, song_jobs(song, song_files, audio=audio) + [{"warm": True}])
+                helpers[0].send(1, [{"warm": True}])
+
         if progress is True:
             from nabiya.progress import training_progress
 
             with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-                result = _train_and_predict(config, song, data, report, meanwhile)
+                result = _train_and_predict(config, song, data, report, while_training)
         else:
-            result = _train_and_predict(config, song, data, progress or None, meanwhile)
+            result = _train_and_predict(config, song, data, progress or None, while_training)
         if out is not None:
-            with song_files.result() as rendered:
-                result.write(out, force=force, audio=audio, song_files=rendered)
+            result.write(out, force=force, audio=audio, song_files=song_files, helpers=helpers[0])
     return result
 
 
@@ -325,17 +334,47 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
     return PreparedSong(vocabulary, indices, windows, feature_table, count_classes(windows))
 
 
-def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress, meanwhile=None) -> RunResult:
+def _temporary_folder():
+    import tempfile
+
+    return tempfile.TemporaryDirectory(prefix="nabiya-song-")
+
+
+def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress,
+                       while_training: Callable[[], None] | None = None) -> RunResult:  # fmt: skip
+    """Build, train and predict; ``while_training()`` is called once, as soon as training runs.
+
+    That is when the first block of epochs has run (its progress report), or after training
+    when it had only one block: from then on Python's lock and the second core are free.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from nabiya.train import train
 
     model, train_key = build_model(config, data)
     windows = data.windows
-    # The prediction programs compile (or load from the cache) while training runs: the
-    # untrained model has the trained one's shapes, and a program depends only on those.
-    compiled = meanwhile.submit(evaluate_training, config, song, data, _Untrained(model)) if meanwhile else None
-    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
-    if compiled is not None:
-        compiled.result()
+    started = []
+
+    def start(meanwhile: ThreadPoolExecutor) -> None:
+        # The prediction programs compile (or load from the cache) while training runs: the
+        # untrained model has the trained one's shapes, and a program depends only on those.
+        started.append(meanwhile.submit(evaluate_training, config, song, data, _Untrained(model)))
+        if while_training is not None:
+            while_training()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="nabiya-meanwhile") as meanwhile:
+
+        def progress(done: int, total: int, loss: float, accuracy: float) -> None:
+            if not started and done < total:
+                start(meanwhile)
+            if on_progress is not None:
+                on_progress(done, total, loss, accuracy)
+
+        trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=progress)
+        if not started and while_training is not None:
+            while_training()
+        for compiled in started:
+            compiled.result()
     return evaluate_training(config, song, data, trained)
 
 

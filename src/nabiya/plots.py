@@ -195,14 +195,14 @@ def plot_piano_roll(truth, prediction, *, given: int = 0, title: str = "", ax=No
     else:
         figure = ax.figure
     truth_color, given_color, right_color, wrong_color = "#b9cde5", "#8c8c8c", "#1f4e79", "#d62728"
-    ax.barh([row(note) for note in truth.notes], [float(note.duration) for note in truth.notes], left=truth_onsets,
-            height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)  # fmt: skip
+    _bars(ax, [row(note) for note in truth.notes], [float(note.duration) for note in truth.notes], truth_onsets,
+          height=0.8, colors=[truth_color] * len(truth.notes), edgecolor="white", linewidth=0.5)  # fmt: skip
     colors = [
         given_color if index < given else (wrong_color if is_wrong else right_color)
         for index, is_wrong in enumerate(wrong)
     ]
-    ax.barh([row(note) for note in prediction.notes], [float(note.duration) for note in prediction.notes],
-            left=predicted_onsets, height=0.35, color=colors, edgecolor="none")  # fmt: skip
+    _bars(ax, [row(note) for note in prediction.notes], [float(note.duration) for note in prediction.notes],
+          predicted_onsets, height=0.35, colors=colors, edgecolor="none")  # fmt: skip
 
     meter = parse_meter(truth.meter)
     if meter:
@@ -235,6 +235,19 @@ def plot_piano_roll(truth, prediction, *, given: int = 0, title: str = "", ax=No
     _legend_outside(ax, handles=handles)
     figure.tight_layout()
     return figure
+
+
+def _bars(ax, rows, widths, lefts, *, height: float, colors, **style) -> None:
+    """What ``ax.barh(rows, widths, left=lefts, height=height, color=colors, **style)`` draws, faster.
+
+    ``barh`` updates the axes' data limits bar by bar, half a piano roll's time; the caller
+    sets the limits itself.
+    """
+    from matplotlib.patches import Rectangle
+
+    for row, width, left, color in zip(rows, widths, lefts, colors):
+        bar = Rectangle((left, row - height / 2), width, height, facecolor=color, label="_nolegend_", **style)
+        ax.add_artist(bar)
 
 
 def plot_ceiling(analysis, *, window: int = 4, ax=None):
