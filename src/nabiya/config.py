@@ -111,6 +111,9 @@ class TrainConfig:
         shuffle: shuffle the windows each epoch (Keras's ``fit`` default; never for a stateful model).
         learning_rate, beta1, beta2, epsilon: Adam, as Keras's defaults.
         epochs_per_block: epochs compiled into one call; progress is reported between blocks.
+        backprop_windows: for a stateful model, how many consecutive windows the gradient flows
+            back through, the state carried between them (truncated backpropagation through
+            time); 1 is the tutorial's one window per step, and no gradient into the state.
     """
 
     epochs: int = 2000
@@ -121,6 +124,8 @@ class TrainConfig:
     beta2: float = 0.999
     epsilon: float = 1e-7
     epochs_per_block: int = 100
+    backprop_windows: int = 1
+    backprop_mode: str = "chunk"  # EXPERIMENT
 
     def validate(self) -> None:
         if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
@@ -138,6 +143,8 @@ class TrainConfig:
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.epsilon > 0):
             raise NabiyaError("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0")
         check_whole_number(self.epochs_per_block, "epochs per block", minimum=1, maximum=MAX_EPOCHS)
+        check_whole_number(self.backprop_windows, "the windows backpropagated through", minimum=1,
+                           maximum=MAX_GENERATE_NOTES)
 
 
 @dataclass(frozen=True)

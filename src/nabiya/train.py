@@ -251,7 +251,8 @@ def _block_arguments(config: TrainConfig):
     hyperparameters = tuple(
         jnp.float32(value) for value in (config.learning_rate, config.beta1, config.beta2, config.epsilon)
     )
-    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle)
+    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle, config.backprop_windows,
+                                config.backprop_mode)
     return hyperparameters, structure, jnp.asarray(config.epochs, dtype=jnp.int32)
 
 
@@ -262,6 +263,8 @@ class _BlockStructure:
     epochs_per_block: int
     batch_size: int
     shuffle: bool
+    backprop_windows: int = 1
+    backprop_mode: str = "chunk"
 
 
 # Compiled once per model structure: run eagerly, the zeros of each parameter's shape compile
@@ -307,6 +310,86 @@ def _train_block(
         )
         return params, opt_state, losses.mean(), correct.mean()
 
+    def chunked_epoch(params, opt_state, epoch):
+        # k consecutive windows per Adam step, the state carried through them with its gradient;
+        # between chunks the state is carried without one. The last chunk is padded and masked.
+        k = structure.backprop_windows
+        n_chunks = -(-n_samples // k)
+        padding = n_chunks * k - n_samples
+        chunk_windows = jnp.concatenate([windows, jnp.zeros((padding, windows.shape[1]), windows.dtype)])
+        chunk_windows = chunk_windows.reshape(n_chunks, k, windows.shape[1])
+        chunk_targets = jnp.concatenate([targets, jnp.zeros(padding, targets.dtype)]).reshape(n_chunks, k)
+        masks = jnp.concatenate([jnp.ones(n_samples), jnp.zeros(padding)]).reshape(n_chunks, k)
+
+        def chunk_loss(params, state, chunk_windows, chunk_targets, mask):
+            model = eqx.combine(params, static)
+
+            def one(state, sample):
+                window, target = sample
+                logits, state = model(window, state)
+                return state, (optax.softmax_cross_entropy_with_integer_labels(logits, target), logits)
+
+            state, (losses, logits) = jax.lax.scan(one, state, (chunk_windows, chunk_targets))
+            return jnp.sum(losses * mask) / jnp.sum(mask), (state, losses, logits)
+
+        def step(carry, chunk):
+            params, opt_state, state = carry
+            chunk_windows, chunk_targets, mask = chunk
+            (_, (state, losses, logits)), grads = jax.value_and_grad(chunk_loss, has_aux=True)(
+                params, state, chunk_windows, chunk_targets, mask
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            correct = (jnp.argmax(logits, axis=-1) == chunk_targets) * mask
+            return (params, opt_state, jax.lax.stop_gradient(state)), (jnp.sum(losses * mask), jnp.sum(correct))
+
+        initial_state = eqx.combine(params, static).initial_state()
+        (params, opt_state, _), (loss_sums, correct_sums) = jax.lax.scan(
+            step, (params, opt_state, initial_state), (chunk_windows, chunk_targets, masks)
+        )
+        return params, opt_state, loss_sums.sum() / n_samples, correct_sums.sum() / n_samples
+
+    def sliding_epoch(params, opt_state, epoch):
+        # One Adam step per window, as the tutorial's, but its gradient flows back through the
+        # k - 1 windows before it, from the state carried into the first of them.
+        k = structure.backprop_windows
+        padded = jnp.concatenate([jnp.zeros((k - 1, windows.shape[1]), windows.dtype), windows])
+        valid = jnp.concatenate([jnp.zeros(k - 1, bool), jnp.ones(n_samples, bool)])
+
+        def span_loss(params, state, index, target):
+            model = eqx.combine(params, static)
+            span = jax.lax.dynamic_slice_in_dim(padded, index, k)
+            span_valid = jax.lax.dynamic_slice_in_dim(valid, index, k)
+
+            def one(state, sample):
+                window, ok = sample
+                _, new_state = model(window, state)
+                state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
+                return state, state
+
+            state, states = jax.lax.scan(one, state, (span[:-1], span_valid[:-1]))
+            logits, _ = model(span[-1], state)
+            # The next step starts one window later: from the state after this span's first window.
+            # (a padding window left the state as it was, so states[0] is right there too).
+            after_first = jax.tree.map(lambda leaf: leaf[0], states)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, target), (after_first, logits)
+
+        def step(carry, sample):
+            params, opt_state, state = carry
+            index, target = sample
+            (loss, (next_state, logits)), grads = jax.value_and_grad(span_loss, has_aux=True)(
+                params, state, index, target
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state, jax.lax.stop_gradient(next_state)), (loss, jnp.argmax(logits) == target)
+
+        initial_state = eqx.combine(params, static).initial_state()
+        (params, opt_state, _), (losses, correct) = jax.lax.scan(
+            step, (params, opt_state, initial_state), (jnp.arange(n_samples), targets)
+        )
+        return params, opt_state, losses.mean(), correct.mean()
+
     def batched_epoch(params, opt_state, epoch):
         batch_size = structure.batch_size
         n_batches = -(-n_samples // batch_size)
@@ -342,7 +425,12 @@ def _train_block(
         (params, opt_state), (loss_sums, correct_sums) = jax.lax.scan(step, (params, opt_state), (batches, masks))
         return params, opt_state, loss_sums.sum() / n_samples, correct_sums.sum() / n_samples
 
-    run_epoch = stateful_epoch if stateful else batched_epoch
+    if not stateful:
+        run_epoch = batched_epoch
+    elif structure.backprop_windows == 1:
+        run_epoch = stateful_epoch  # the tutorial's: kept as it was, bit for bit
+    else:
+        run_epoch = chunked_epoch if structure.backprop_mode == "chunk" else sliding_epoch
 
     def epoch_body(carry, epoch):
         params, opt_state = carry
