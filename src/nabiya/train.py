@@ -24,7 +24,9 @@ does not compile again.
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Callable
 
@@ -252,3 +254,20 @@ def _train_block(
     epochs = first_epoch + jnp.arange(structure.epochs_per_block, dtype=jnp.int32)
     (params, opt_state), (losses, accuracies) = jax.lax.scan(epoch_body, (params, opt_state), epochs)
     return params, opt_state, losses, accuracies
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also ``nabiya.train(...)``, the corpus trainer of the public API.
+
+    ``nabiya.train`` names both this module (the tutorial's trainer) and the function
+    :func:`nabiya.corpus_train.train`; whichever Python binds to the name first (importing a
+    submodule binds it to the module), calling it trains a corpus model.
+    """
+
+    def __call__(self, *args, **kwargs):
+        from nabiya.corpus_train import train as train_corpus
+
+        return train_corpus(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
