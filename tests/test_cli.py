@@ -9,7 +9,7 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "train", "evaluate"]
 
 
 def _run_cli(args, capsys):

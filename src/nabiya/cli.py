@@ -729,8 +729,6 @@ def _cmd_train(args) -> int:
         settings["transpose"] = False
     if args.augment:
         settings["augment"] = args.augment
-    if args.resume and args.out:
-        raise NabiyaError("--resume continues a run in its own folder: leave out --out")
     result = train(args.corpus, preset=args.preset, out=args.out, resume=args.resume, steps=args.steps,
                    minutes=args.minutes, progress=not args.quiet, **settings)
     corpus = result.corpus

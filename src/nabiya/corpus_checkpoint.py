@@ -313,9 +313,8 @@ def save_corpus_model(path: str | os.PathLike, model: CorpusModel, *, config: Co
         >>> save_corpus_model("model.safetensors", model, config=config, vocabulary=data.vocab)  # doctest: +SKIP
     """
     path = Path(path)
-    params = eqx.filter(model, eqx.is_inexact_array)
-    tensors = named_arrays(params, "model")
-    skeleton = _model_skeleton(config, len(vocabulary))
+    tensors = named_arrays(eqx.filter(model, eqx.is_array), "model")
+    skeleton = _model_skeleton(config, vocabulary)
     try:
         fill_arrays(skeleton, tensors, "model", wanted_by="its config")
     except NabiyaError as error:
@@ -352,7 +351,7 @@ def load_corpus_model(path: str | os.PathLike) -> SavedCorpusModel:
     try:
         config = CorpusRunConfig.from_json(document["config"])
         vocabulary = TuneVocabulary.from_json(document["vocabulary"])
-        model = fill_arrays(_model_skeleton(config, len(vocabulary)), tensors, "model", wanted_by="its config")
+        model = fill_arrays(_model_skeleton(config, vocabulary), tensors, "model", wanted_by="its config")
         keys = {str(key): int(count) for key, count in dict(document.get("keys") or {}).items()}
     except (KeyError, TypeError, ValueError, NabiyaError) as error:
         detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -376,12 +375,23 @@ def is_corpus_model_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def _model_skeleton(config: CorpusRunConfig, vocab_size: int):
+def token_parts(vocabulary: TuneVocabulary) -> np.ndarray:
+    """``(V, 2)`` int32: each token's pitch and duration as ids from 0 (``<eos>``, ``<unk>`` and the
+    tokens no model predicts have ids of their own), for a factored model (see :mod:`nabiya.corpus_models`)."""
+    columns = []
+    for groups, _ in (vocabulary.pitch_groups, vocabulary.duration_groups):
+        columns.append(np.where(groups < 0, groups.max() + 1, groups))
+    return np.stack(columns, axis=1).astype(np.int32)
+
+
+def _model_skeleton(config: CorpusRunConfig, vocabulary: TuneVocabulary):
     """The model's structure, arrays as shapes only (nothing computed, nothing compiled)."""
-    from nabiya.corpus_models import initialise
+    from nabiya.corpus_models import initialise, part_table
 
     config.model.validate()
-    return eqx.filter_eval_shape(initialise, config.model, vocab_size, jax.random.key(0))
+    parts = part_table(config.model, len(vocabulary), token_parts(vocabulary))
+    count = 0 if parts is None else int(parts.max()) + 1
+    return eqx.filter_eval_shape(initialise, config.model, len(vocabulary), jax.random.key(0), parts, count)
 
 
 def _nabiya_version() -> str:

@@ -11,7 +11,7 @@
   as the training tunes have them, sampled in one compiled, batched call
   (:func:`nabiya.generate.generate_batch`) until each chooses ``<eos>`` or reaches a length
   limit. A tune never holds ``<unk>`` (a rare note has no pitch to write): sampling chooses
-  among the notes and ``<eos>`` only.
+  among the notes and ``<eos>`` only, and ``<eos>`` not before the first note.
 
 Results show themselves in Jupyter (a table, the tunes with audio players) and are plain
 JSON for programs.
@@ -381,8 +381,8 @@ def generate_tunes(
         meter: ``"6/8"``; None: drawn as often as the training tunes have each.
         key: ``"D"``, ``"D major"``, ``"E dorian"``; None: the mode drawn (with the meter) from the
             training tunes, then a tonic drawn among the training tunes of that mode.
-        primer: notes to begin every tune with (then each tune continues them); beam search is
-            allowed with a primer and makes one tune.
+        primer: notes to begin every tune with (then each tune continues them; give their
+            ``key``); beam search is allowed with a primer and makes one tune.
         strategy: how to choose each note (default: :class:`~nabiya.generate.Temperature` 1.0,
             plain sampling from the model).
         seed: the same seed gives the same tunes.
@@ -417,6 +417,8 @@ def generate_tunes(
         parsed_key = parse_key(key if " " in key.strip() else f"{key} major")
         if parsed_key is None:
             raise NabiyaError(f"{key!r} is not a key: write a tonic and a mode, such as D, 'E minor' or 'A dorian'")
+    if primer and key is None:
+        raise NabiyaError("give the primer's key (--key D, 'E minor', ...): the model reads notes relative to the tonic")
     strategy = strategy or Temperature(1.0)
     rng = np.random.default_rng(seed)
     conditions = [_draw_conditions(saved, rng, meter, parsed_key) for _ in range(count)]
@@ -439,7 +441,8 @@ def generate_tunes(
         lengths = np.array([ends[0] + 1 if ends.size else max_tokens])
     else:
         tokens, lengths = generate_batch(saved.model, prompts, max_tokens, strategy=strategy,
-                                         key=jax.random.key(seed), stop_token=EOS, allowed=allowed)  # fmt: skip
+                                         key=jax.random.key(seed), stop_token=EOS, allowed=allowed,
+                                         min_length=1 if primer is None else 0)  # fmt: skip
     songs, sequences, ended = [], [], []
     for number, (prompt, row, length, values) in enumerate(zip(prompts, tokens, lengths, conditions), start=1):
         new = row[: int(length)]

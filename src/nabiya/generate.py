@@ -595,6 +595,7 @@ def generate_batch(
     key: jax.Array | None = None,
     stop_token: int | None = None,
     allowed: np.ndarray | None = None,
+    min_length: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Continue ``N`` prompts at once, each until it chooses ``stop_token`` or has ``max_steps`` tokens.
 
@@ -615,6 +616,8 @@ def generate_batch(
         stop_token: the token that ends a tune (a corpus vocabulary's ``<eos>``).
         allowed: ``(V,)`` bool, the tokens that may be chosen (default: all), e.g. notes
             and ``<eos>`` but not ``<unk>``, which has no pitch to write.
+        min_length: ``stop_token`` cannot be chosen before a tune has this many new tokens
+            (1: no tune is empty).
 
     Returns:
         ``tokens`` ``(N, max_steps)`` int32, the new tokens of each tune (after its end:
@@ -648,7 +651,7 @@ def generate_batch(
         options = (jnp.float32(strategy.temperature), jnp.int32(min(top_k, vocab_size)), jnp.float32(top_p))
     stop = None if stop_token is None else int(stop_token)
     tokens, lengths = _generate_batch(model, jnp.asarray(rows, jnp.int32), keys, options, jnp.asarray(mask),
-                                      int(max_steps), stop)  # fmt: skip
+                                      jnp.int32(min_length), int(max_steps), stop)  # fmt: skip
     return np.asarray(tokens), np.asarray(lengths)
 
 
@@ -663,7 +666,7 @@ def _tune_keys(key: jax.Array, count: int) -> jax.Array:
 
 
 @eqx.filter_jit
-def _generate_batch(model, prompts, keys, options, allowed, steps: int, stop_token: int | None):
+def _generate_batch(model, prompts, keys, options, allowed, min_length, steps: int, stop_token: int | None):
     """``prompts (N, W')`` -> ``tokens (N, steps)``, ``lengths (N,)``; greedy when ``options`` is None."""
     initial_state = model.initial_state()
     fill = 0 if stop_token is None else stop_token
@@ -679,7 +682,10 @@ def _generate_batch(model, prompts, keys, options, allowed, steps: int, stop_tok
         def step(carry):
             t, window, state, tokens, _ = carry
             logits, next_state = model(window, state)
-            logits = jnp.where(allowed, logits, -jnp.inf)
+            may = allowed
+            if stop_token is not None:
+                may = may.at[stop_token].set(allowed[stop_token] & (t >= min_length))
+            logits = jnp.where(may, logits, -jnp.inf)
             if options is None:
                 token = jnp.argmax(logits)
             else:
