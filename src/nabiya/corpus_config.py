@@ -284,14 +284,15 @@ CORPUS_PRESETS: dict[str, CorpusRunConfig] = {
     ),
     "folk-transformer": CorpusRunConfig(
         preset="folk-transformer",
-        model=CorpusModelConfig(kind="transformer", size=128, layers=4, heads=4, context=256, dropout=0.1, tied=True),
+        model=CorpusModelConfig(kind="transformer", size=128, layers=4, heads=4, context=256, dropout=0.1, tied=True,
+                                factored=True),
         train=CorpusTrainConfig(steps=1000, batch_size=16, length=256, learning_rate=2e-3, warmup_steps=100,
                                 weight_decay=0.1, validate_every=100, checkpoint_every=100),
     ),
 }
 
 CORPUS_PRESET_DESCRIPTIONS = {
-    "folk-lstm": "embedding 128 → 2 × LSTM(256), dropout 0.1 → head; TBPTT, 32 streams × 128 tokens",
+    "folk-lstm": "factored embedding 128 → 2 × LSTM(256), dropout 0.1 → factored head; TBPTT, 32 streams × 128",
     "folk-transformer": "decoder-only transformer: 4 pre-LN blocks of width 128, 4 heads, context 256, tied head",
 }
 
