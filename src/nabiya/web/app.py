@@ -179,7 +179,6 @@ class _AppState:
         return HTMLResponse(html, headers={"cache-control": "no-cache"})
 
     async def info(self, request: Request) -> Response:
-        import nabiya
         from nabiya.config import PRESET_DESCRIPTIONS, PRESETS
         from nabiya.music.songs import describe_songs
         from nabiya.plots import ADAM_SPIKES_NOTE, SPIKE_FACTOR, SPIKE_FLOOR

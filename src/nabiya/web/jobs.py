@@ -416,7 +416,9 @@ class JobQueue:
         if kind == "done":
             job.result = payload
             folder = job.files_folder
-            job.files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file())) if folder.is_dir() else ()
+            names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+            # Hidden files are bookkeeping (a run folder's .nabiya-output.json), not downloads.
+            job.files = tuple(name for name in names if not name.startswith("."))
             self._finish(job, "done")
         else:
             job.error = str(payload)

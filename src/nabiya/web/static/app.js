@@ -231,6 +231,8 @@ async function train(event) {
   }
   if (state.training && state.training.source) state.training.source.close();
   state.training = { id: job.id, points: [], status: job.status, source: null, about: job.about || {} };
+  // The notes a continuation starts from when none are typed: the trained song's first window.
+  state.training.primer = state.song.codes.slice(0, (chosenPreset() || { window: 4 }).window).join(" ");
   $("#results").hidden = true;
   $("#train-view").hidden = false;
   $("#train-view").dataset.statuses = "";
@@ -345,7 +347,7 @@ function showSpikes(points) {
 
 function drawAccuracy(svg, points, totalEpochs, expectation) {
   // Training accuracy (0-100%) against epoch, with the most a window alone can reach dashed.
-  const width = 640, height = 170, left = 52, right = 12, top = 10, bottom = 30;
+  const width = 640, height = 170, left = 60, right = 12, top = 10, bottom = 30;
   svg.replaceChildren();
   const total = Math.max(totalEpochs || 1, 1);
   const x = (epoch) => left + ((width - left - right) * epoch) / total;
@@ -385,7 +387,7 @@ function drawAccuracy(svg, points, totalEpochs, expectation) {
 }
 
 function drawLoss(svg, points, totalEpochs) {
-  const width = 640, height = 240, left = 52, right = 12, top = 12, bottom = 30;
+  const width = 640, height = 240, left = 60, right = 12, top = 12, bottom = 30;
   svg.replaceChildren();
   const shown = points.filter((point) => point[1] > 0 && Number.isFinite(point[1]));
   const total = Math.max(totalEpochs || 1, 1);
@@ -476,6 +478,7 @@ function showResults(job) {
   showRunDownloads(job);
   $("#results").hidden = false;
   state.model = job.id;
+  $("#primer").placeholder = state.training.primer;
   $("#generate").hidden = false;
   $("#generate-button").disabled = false;
   for (const panel of activePanels()) panel.trained?.(job);
@@ -728,25 +731,31 @@ PANELS.analysis = (() => {
       showError($("#analysis-error"), error);
       $("#analysis-view").hidden = true;
       $("#analysis-lead").textContent = "";
+      // Offer the window sizes this song has (a window needs a note after it), if any.
+      const sizes = Array.from({ length: Math.min(song.notes - 1, 16) }, (_, index) => index + 1);
+      fillWindows(sizes.map((size) => [size, ""]));
       section.dataset.state = "failed";
     }
+  }
+
+  function fillWindows(rows) {
+    // rows: [size, words after it]; the chosen window stays chosen when the song has it.
+    const select = $("#analysis-window");
+    select.replaceChildren(...rows.map(([size, words]) => new Option(`${plural(size, "note")}${words}`, String(size))));
+    if (!rows.some(([size]) => size === window)) {
+      const missing = new Option(`${plural(window, "note")}: more than this song has`, String(window));
+      missing.disabled = true;
+      select.prepend(missing);
+    }
+    select.value = String(window);
+    select.closest(".inline-field").hidden = rows.length === 0;
   }
 
   function show() {
     const at = facts.at;
     const title = facts.title || "this melody";
     $("#analysis-view").hidden = false;
-    const select = $("#analysis-window");
-    const sizes = facts.curve.map((row) => row.window);
-    if (!sizes.includes(window)) sizes.push(window);
-    select.replaceChildren(
-      ...sizes.map((size) => {
-        const row = facts.curve.find((item) => item.window === size);
-        const label = row ? ` · at most ${wholePercent(row.ceiling)}` : "";
-        return new Option(`${plural(size, "note")}${label}`, String(size));
-      }),
-    );
-    select.value = String(window);
+    fillWindows(facts.curve.map((row) => [row.window, ` · at most ${wholePercent(row.ceiling)}`]));
 
     const count = at.ambiguous.length;
     $("#analysis-lead").textContent = count
@@ -872,7 +881,7 @@ PANELS.analysis = (() => {
 
 function drawCeiling(svg, curve, chosen, unique, choose) {
   // The most a window-only model can get right (%) against the window size; the chosen size marked.
-  const width = 640, height = 220, left = 48, right = 20, top = 22, bottom = 36;
+  const width = 640, height = 220, left = 60, right = 20, top = 22, bottom = 36;
   svg.replaceChildren();
   const last = curve[curve.length - 1].window;
   const x = (size) => left + ((width - left - right) * (size - 1)) / Math.max(last - 1, 1);
@@ -915,7 +924,8 @@ function drawCeiling(svg, curve, chosen, unique, choose) {
     label.classList.add("chosen-label");
   }
   if (unique <= last && unique !== chosen) {
-    text(svg, x(unique) + (unique === last ? 0 : 0), y(100) - 8, "every next note certain", unique === last ? "end" : "middle");
+    const anchor = unique === last ? "end" : unique === 1 ? "start" : "middle";
+    text(svg, x(unique), y(100) - 8, "every next note certain", anchor);
   }
   svg.dataset.windows = String(curve.length);
   svg.dataset.chosen = String(chosen);
