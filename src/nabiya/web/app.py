@@ -275,7 +275,7 @@ class _AppState:
 
         song_id, song, window = self._analysis_request(request)
         url = f"/api/songs/{song_id}/analysis.svg?window={window}"
-        facts = await anyio_thread(partial(analysis_facts, song, window, score_url=url))
+        facts = await run_in_thread(partial(analysis_facts, song, window, score_url=url))
         return JSONResponse(facts, headers={"cache-control": "private, max-age=3600"})
 
     async def analysis_score(self, request: Request) -> Response:
@@ -314,7 +314,7 @@ class _AppState:
         return JSONResponse(self.jobs.state(job), status_code=201)
 
     async def submit_training(self, body: dict):
-        task, epochs, about = await anyio_thread(partial(_train_task, body))
+        task, epochs, about = await run_in_thread(partial(_train_task, body))
         return self.jobs.submit("train", task, epochs_total=epochs, about=about)
 
     async def submit_generation(self, body: dict):
@@ -394,7 +394,7 @@ def features() -> dict[str, bool]:
     return {panel: function in nabiya.__all__ for panel, function in OPTIONAL_FEATURES.items()}
 
 
-async def anyio_thread(work: Callable):
+async def run_in_thread(work: Callable):
     """Run quick numpy work (checking a request, an analysis) off the event loop."""
     import anyio.to_thread
 
