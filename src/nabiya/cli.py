@@ -518,7 +518,7 @@ def _cmd_analyze(args) -> int:
     if args.max_window is None and analysis.max_window < args.window < len(song):
         analysis = analyze(song, max_window=args.window)  # show the chosen window in the table
     report = analysis.at(args.window)  # a window too long for the song fails here
-    data = {**analysis.to_json(), "presets": _preset_assessments(analysis)}
+    data = {**analysis.to_json(), "presets": {name: a.to_json() for name, a in analysis.assess_presets().items()}}
     if out is not None:
         from nabiya.plots import save_figure
 
@@ -541,18 +541,6 @@ def _cmd_analyze(args) -> int:
         if out is not None:
             print(f"wrote {out}{'' if out.suffix else ': ceiling.png, analysis.json'}", file=sys.stderr)
     return 0
-
-
-def _preset_assessments(analysis) -> dict:
-    """Whether each preset can reach 100% on the analysed song, and why."""
-    result = {}
-    for name in PRESETS:
-        verdict = analysis.assess_preset(name)
-        result[name] = {"window": verdict.window, "stateful": verdict.stateful, "verdict": verdict.verdict,
-                        "expected_to_suffice": verdict.expected_to_suffice, "ceiling": verdict.ceiling,
-                        "carried_notes": verdict.carried_notes, "untrained_notes": verdict.untrained_notes,
-                        "reason": verdict.reason}
-    return result
 
 
 def _load_primer(text: str):
