@@ -61,6 +61,7 @@ examples:
   nabiya run mlp --epochs 500         # the MLP, shorter
   nabiya run stateful --seed 7 --out runs/seed7
   nabiya run stateful2 --song tune.abc --tune 2 --save tune.nabiya
+  nabiya run stateful2 --song reel.abc --repeats played   # repeats as played (default: as written)
   nabiya run stateful2 --song "c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2"
   nabiya run stateful --song ode_to_joy --features onehot
 """.format(presets=_PRESET_LIST)
@@ -69,6 +70,7 @@ _COMPARE_EXAMPLES = """\
 examples:
   nabiya compare                      # all four presets on 나비야, one table, one plot
   nabiya compare --epochs 300 --out runs/short
+  nabiya compare --song reel.abc --repeats played
 """
 
 
@@ -132,12 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a melody (ABC, MusicXML, MIDI, or a text file of note codes) and write it in the "
         "format named by OUT's extension: .mid, .wav, .abc, .musicxml, .svg (sheet music), .txt.",
         epilog="examples:\n  nabiya convert tune.abc tune.mid\n  nabiya convert tunes.abc --tune 3 tune.svg\n"
+        "  nabiya convert reel.abc --repeats played reel.mid   # repeats as played (default: as written)\n"
         "  nabiya convert nabiya nabiya.musicxml     # a built-in song by name",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("input", metavar="IN", help="a melody file, or a built-in song's name")
     convert.add_argument("output", metavar="OUT", help="the file to write; its extension picks the format")
     convert.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(convert)
     convert.set_defaults(handler=_cmd_convert)
 
     generate = commands.add_parser(
@@ -150,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  nabiya generate nabiya.model\n"
         "  nabiya generate nabiya.model --strategy temperature --temperature 1.5 --length 100 --seed 3\n"
         "  nabiya generate nabiya.model --strategy top-p --top-p 0.9 --out runs/new-tune\n"
+        "  nabiya generate nabiya.model --primer reel.abc --repeats played\n"
         '  nabiya generate nabiya.model --primer "g8 e8 e4 f8" --strategy beam --beam-width 4',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -169,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--beam-width", type=_int, metavar="W", help="beams for --strategy beam (default 4)")
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
+    _add_repeats_option(generate)
     generate.set_defaults(handler=_cmd_generate)
     return parser
 
@@ -178,6 +184,38 @@ def _add_song_options(parser: argparse.ArgumentParser) -> None:
                         help="the melody to learn: a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, "
                         ".mxl, .mid, .txt of note codes) or note codes in quotes (default: 나비야)")
     parser.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(parser)
+
+
+# --- repeats: how a song file's repeat signs are read (nabiya.music.abc_tune) ----------------------
+
+
+def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats", choices=("written", "played"), default=None,
+        help="how to read a song file's repeats: written (the default: each section once, 1st and 2nd "
+        "endings both, as printed) or played (|: :| sections twice, each pass with its own ending, and an "
+        "ABC header's P: parts in order, as a musician plays them); for ABC and MusicXML files",
+    )  # fmt: skip
+
+
+def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
+    its repeats are read), a built-in song, or note codes (which have no repeats)."""
+    from nabiya.experiment import SONG_FILE_SUFFIXES, resolve_song
+
+    if tune is None and repeats is None:
+        return resolve_song(source)
+    if tune is not None and not source:
+        raise NabiyaError("--tune picks a tune of an ABC file given with --song")
+    if tune is not None or Path(source or "").suffix.lower() in SONG_FILE_SUFFIXES:
+        from nabiya.music.formats import read_song
+
+        return read_song(source, tune=tune, repeats=repeats or "written")
+    return resolve_song(source)
+
+
+# ---
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -236,19 +274,6 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _load_song(source: str | None, tune: str | None):
-    """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
-    if tune is not None:
-        if not source:
-            raise NabiyaError("--tune picks a tune of an ABC file given with --song")
-        from nabiya.music.formats import read_song
-
-        return read_song(source, tune=tune)
-    from nabiya.experiment import resolve_song
-
-    return resolve_song(source)
-
-
 def _cmd_run(args) -> int:
     _use_compilation_cache()
     from nabiya.config import preset
@@ -259,7 +284,7 @@ def _cmd_run(args) -> int:
         import dataclasses
 
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     if args.save:
         from nabiya.fileio import ensure_directory
@@ -278,7 +303,7 @@ def _cmd_compare(args) -> int:
     _use_compilation_cache()
     from nabiya.experiment import compare, default_run_folder
 
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     out = Path(args.out) if args.out else default_run_folder("compare")
     comparison = compare(song=song, epochs=args.epochs, seed=args.seed, out=out, progress=not args.quiet)
     from nabiya.display import print_comparison
@@ -297,7 +322,7 @@ def _cmd_songs(args) -> int:
 def _cmd_convert(args) -> int:
     from nabiya.music.formats import write_song
 
-    song = _load_song(args.input, args.tune)
+    song = _load_song(args.input, args.tune, args.repeats)
     write_song(song, args.output)
     print(f"wrote {args.output} ({len(song)} notes)")
     return 0
@@ -311,7 +336,7 @@ def _cmd_generate(args) -> int:
     strategy = make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k,
                              top_p=args.top_p, beam_width=args.beam_width)
     saved = load_model(args.model)
-    primer = _load_primer(args.primer) if args.primer else None
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
     notes = continue_song(saved, primer, steps=args.length, strategy=strategy, seed=args.seed)
     print(" ".join(note.code for note in notes))
     if args.out:
@@ -326,9 +351,9 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-def _load_primer(text: str):
+def _load_primer(text: str, repeats: str | None = None):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
-    return _load_song(text, None).notes
+    return _load_song(text, None, repeats).notes
 
 
 def _version() -> str:

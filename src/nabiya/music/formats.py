@@ -38,7 +38,7 @@ CODES_PER_LINE = 16
 _HEADER_COMMENT = re.compile(r"^%\s*(title|tempo|meter|key|pickup)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 
 
-def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song:
+def read_song(path: str | os.PathLike, *, tune: str | int | None = None, repeats: str = "written") -> Song:
     """Read a melody from a file, in the format its extension names.
 
     Args:
@@ -46,6 +46,10 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
             ``.txt``/``.notes`` or ``.jsonl`` (folk corpus) file.
         tune: for files of many tunes: an ABC tune's ``X:`` number (int or digits) or
             title (any case); a corpus tune's id, title or line number. The first when None.
+        repeats: ``"written"`` (the default: each section once, first and second endings
+            both, in written order, as printed) or ``"played"`` (repeats and endings played
+            pass by pass): for ABC and MusicXML. MIDI is always as played and note codes
+            have no repeats; the folk corpus keeps its notes as written only.
 
     Returns:
         The song: notes with exact durations (rests have ``pitch=None``), the title and
@@ -70,6 +74,16 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
         )
     if tune is not None and suffix not in (".abc", ".jsonl"):
         raise NabiyaError(f"{path}: a tune can be chosen only in .abc files and the folk corpus (.jsonl)")
+    # --- repeats (see nabiya.music.abc_tune): written, or played as a musician plays them ---
+    if repeats not in ("written", "played"):
+        raise NabiyaError(f"repeats must be 'written' or 'played', not {repeats!r}")
+    if repeats == "played" and suffix == ".jsonl":
+        raise NabiyaError(f"{path}: the folk corpus keeps each tune's notes as written, without its repeat signs: "
+                          "read it with repeats='written'")  # fmt: skip
+    if repeats == "played" and suffix in (".musicxml", ".xml", ".mxl"):
+        data = _read_bytes(path)
+        return _song_from_musicxml_played(_unzip_musicxml(data, str(path)) if suffix == ".mxl" else data, str(path))
+    # ---
     if suffix == ".jsonl":
         from nabiya.music.corpus import read_corpus_song
 
@@ -90,7 +104,7 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
     if suffix == ".abc":
         from nabiya.music.abc import song_from_abc
 
-        return song_from_abc(text, tune=tune, source=source)
+        return song_from_abc(text, tune=tune, source=source, repeats=repeats)
     return song_from_codes_text(text, source=source)
 
 
@@ -156,7 +170,9 @@ def write_song(song: Song, path: str | os.PathLike) -> Path:
     return path
 
 
-def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: str | int | None = None) -> Song:
+def convert(
+    in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: str | int | None = None, repeats: str = "written"
+) -> Song:
     """Read a song from one file and write it to another; nothing is written if reading fails.
 
     Returns:
@@ -166,7 +182,7 @@ def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: st
         >>> convert("tunes.abc", "tune3.mid", tune=3)                    # doctest: +SKIP
         Song(...)
     """
-    song = read_song(in_path, tune=tune)
+    song = read_song(in_path, tune=tune, repeats=repeats)
     write_song(song, out_path)
     return song
 
@@ -233,6 +249,27 @@ def song_to_codes_text(song: Song) -> str:
     for start in range(0, len(codes), CODES_PER_LINE):
         lines.append(" ".join(codes[start : start + CODES_PER_LINE]))
     return "\n".join(lines) + "\n"
+
+
+def _song_from_musicxml_played(data: bytes, source: str) -> Song:
+    """A MusicXML score's melody with its repeats played (music21's ``expandRepeats``)."""
+    import warnings
+
+    from nabiya.music.scores import song_from_score
+
+    try:
+        from music21 import converter
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parseData(data, format="musicxml")
+            parts = list(score.parts) or [score]
+            for part in parts:
+                expanded = part.expandRepeats()
+                score.replace(part, expanded)
+    except Exception as error:  # music21 raises many kinds for bad scores or repeats: report them as one
+        raise NabiyaError(f"{source}: not readable MusicXML, or its repeats cannot be played: {error}") from None
+    return song_from_score(score, source=source)
 
 
 def _read_bytes(path: Path) -> bytes:
