@@ -158,6 +158,9 @@ def test_transposition_moves_the_key_too():
         ("|: C [1,3 D :| [2 E :| F |]", "C D C E C D F"),
         ("|: C [1 D :| [2 E || F :| G |]", "C D C E F F G"),
         ("|: C |1 D :|\\\n2 E |]", "C D C E"),
+        ("C :| D || E :| G |]", "C C D E E G"),
+        ("C :| D |] E :| G |]", "C C D E E G"),
+        ("|: C [1 D :| [2 E | F G :| A |]", "C D C E F G F G A"),
     ],
 )
 def test_repeats_are_played_pass_by_pass_with_their_endings(body, played):

@@ -53,6 +53,11 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["run", "--song", "g8 e8 e4 x9 d8 d4"], "unknown note code 'x9' (line 1, note 4)"),
         (["run", "--song", "g8 e8 e4 f8"], "has 4 notes: a window of 4 needs at least 5"),
         (["frobnicate"], "invalid choice"),
+        (["run", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["compare", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["convert", "tune.abc", "tune.mid", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["generate", "nabiya.model", "--repeats", "all"], "invalid choice: 'all'"),
+        (["convert", "corpus.jsonl", "tune.mid", "--repeats", "played"], "keeps each tune's notes as written"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):

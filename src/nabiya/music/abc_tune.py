@@ -236,6 +236,7 @@ class _TuneReader:
         self.measure_events = 0
         self.events = 0
         self.tuplets: list[list] = []  # [notes left, factor, notes]
+        self.lengths: dict = {}  # (digits, slashes, unit) -> quarter notes
         self.broken_next: Fraction | None = None
         self.last_event: _Event | None = None
         self.last_written: tuple | None = None  # (letter, written octave, alteration) of the last note
@@ -438,8 +439,9 @@ class _TuneReader:
         character = code[position]
         after_bar, self.after_bar = self.after_bar, False
         if character in " \t`$*\\":
-            self.after_bar = after_bar
-            return _SPACE.match(code, position).end()
+            end = _SPACE.match(code, position).end()
+            self.after_bar = after_bar and end == len(code)  # "|\" ends the line; the next may start "2 abc"
+            return end
         if character in "123456789" and after_bar:
             numbers = _ENDING_NUMBERS.match(code, position)  # "…:|\" and the next line starts "2 abc"
             self.ending(numbers[0], position)
@@ -546,7 +548,11 @@ class _TuneReader:
 
     def length(self, digits: str, slashes: str, position: int) -> Fraction:
         """A note's length in quarter notes before tuplets and broken rhythm (``3/2`` of the unit)."""
-        return self.multiple(digits, slashes, position) * self.unit * 4
+        key = (digits, slashes, self.unit)
+        length = self.lengths.get(key)
+        if length is None:  # a tune has a few lengths, read thousands of times: compute each once
+            length = self.lengths[key] = self.multiple(digits, slashes, position) * self.unit * 4
+        return length
 
     def multiple(self, digits: str, slashes: str, position: int) -> Fraction:
         """How many units a length says: ``''`` → 1, ``3/2`` → 3/2, ``//`` → 1/4."""
@@ -848,13 +854,16 @@ def _parts_sequence(order: str) -> list[str]:
 def _expand_repeats(items: list, where: str) -> list[_Event]:
     """Play ``|: … :|`` twice (or as often as its endings ask), each pass taking its own ending.
 
-    A ``:|`` goes back to the last ``|:``, or to the end of the last repeat, or to the start.
-    An ending ``[n`` plays on the passes it names; one that is not this pass's is skipped up to
-    the ``:|`` that closes it, the next ending, or a ``||``/``|]``.
+    A ``:|`` goes back to the last ``|:``, or the end of the last repeat, or a double bar
+    (``||``, ``|]``) after a repeat, or the start: as abc2midi does. An ending ``[n`` plays on the
+    passes it names; one that is not this pass's is skipped up to the ``:|`` that closes it, the
+    next ending, or a double bar. The last ending ends at a double bar, or, when a ``:|`` comes
+    later with no ``|:`` before it, at its first bar line: that ``:|`` repeats what follows it.
     """
     played: list[_Event] = []
     start, passes, index, skipping = 0, 1, 0, False
-    in_last_ending = False
+    in_last_ending = repeated = False
+    last_ending_bar = None  # where the first bar line of the last ending (being played) is
     while index < len(items):
         item = items[index]
         index += 1
@@ -868,23 +877,27 @@ def _expand_repeats(items: list, where: str) -> list[_Event]:
             continue
         if isinstance(item, _Ending):
             skipping = passes not in item.numbers
-            in_last_ending = not skipping and passes > 1
+            in_last_ending, last_ending_bar = not skipping and passes > 1, None
             continue
         if not isinstance(item, _Bar):
             continue
         if item.end_repeat:
             if skipping:
                 skipping = False  # the end of an ending this pass does not take
-            elif passes < _passes_wanted(items, start, index):
-                passes += 1
-                index = start
                 continue
-            else:
-                start, passes, in_last_ending = index, 1, False
+            if in_last_ending and last_ending_bar is not None:  # "[2 A4 | B4 C4 :|": B4 C4 is a new repeat
+                start, passes, in_last_ending = last_ending_bar, 1, False
+            if passes < _passes_wanted(items, start, index):
+                passes, index = passes + 1, start
+                continue
+            start, passes, in_last_ending, repeated = index, 1, False, True
         if item.start_repeat:
             start, passes, skipping, in_last_ending = index, 1, False, False
-        elif item.section_end and (skipping or in_last_ending):
+        elif item.section_end and (skipping or in_last_ending or repeated):
+            repeated = repeated or in_last_ending
             start, passes, skipping, in_last_ending = index, 1, False, False
+        elif in_last_ending and last_ending_bar is None:
+            last_ending_bar = index
     return played
 
 
