@@ -40,7 +40,7 @@ _FIELD_LINE = re.compile(r"^[A-Za-z\+]:")
 _PROTECTED = re.compile(r'"[^"]*"|\[[A-Za-z]:[^\]]*\]')  # quoted text and inline fields: left alone
 _DECORATION = re.compile(r"![^!\s]*!|\+[^+\s]*\+|[~.H-Wh-w]")
 # repeat signs and endings; "(3::2" is a tuplet, not a repeat
-_REPEAT_BAR = re.compile(r":*\|+\]?:*(?:\s*\[?[1-9][0-9,\-]*)?|(?<!\(\d)(?<!:):{2,}|\[[1-9][0-9,\-]*")
+_REPEAT_BAR = re.compile(r":*\|+\]?:*(?:\[?[1-9][0-9,\-]*)?|(?<!\(\d)(?<!:):{2,}|\[[1-9][0-9,\-]*")
 
 
 def music21_abc_books() -> Path:

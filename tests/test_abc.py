@@ -161,6 +161,8 @@ def test_transposition_moves_the_key_too():
         ("C :| D || E :| G |]", "C C D E E G"),
         ("C :| D |] E :| G |]", "C C D E E G"),
         ("|: C [1 D :| [2 E | F G :| A |]", "C D C E F G F G A"),
+        ("C :| |: D || E :| F |]", "C C D E D E F"),
+        ("C :| D [|] E :| F |]", "C C D E D E F"),
     ],
 )
 def test_repeats_are_played_pass_by_pass_with_their_endings(body, played):
@@ -342,6 +344,12 @@ def test_errors_name_line_column_and_what(body, place, what):
         song_from_abc(f"X:1\nL:1/8\nK:C\n{body}\n", source="bad.abc")
     message = str(error.value)
     assert message.startswith("bad.abc, tune X:1") and place in message and what in message, message
+
+
+def test_a_line_cut_inside_a_note_and_a_stray_length_are_read_as_abc2midi_reads_them():
+    assert read("A B dc/d\n/ ed/e/ |").codes == ["a8", "b8", "d'8", "c'16", "d'16", "e'8", "d'16", "e'16"]
+    with pytest.warns(UserWarning, match=r"line 4, column 6: '2' is a length with no note or rest before it; skipped"):
+        assert read("C2 | 2z D2 |").codes == ["c4", "r8", "d4"]
 
 
 def test_an_unknown_mode_is_read_as_major_with_a_warning():

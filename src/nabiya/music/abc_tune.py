@@ -73,7 +73,7 @@ _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)" + _LENGTH + r"(\.?-)?")
 _ACCIDENTAL_BEFORE_ANNOTATION = re.compile(r"(\^\^|\^|__|_|=)((?:\"[^\"]*\"|![^!\s]*!)+)(?=[A-Ga-g])")
 _REST = re.compile(r"([zx])" + _LENGTH)
 _MULTI_REST = re.compile(r"[ZX](\d*)")
-_BAR = re.compile(r"\.\||\[\|:*|:*\|[|\]]*:*|::+|:")
+_BAR = re.compile(r"\[\|\]|\.\||\[\|:*|:*\|[|\]]*:*|::+|:")
 _ENDING_NUMBERS = re.compile(r"[1-9][0-9]*(?:[,\-][1-9][0-9]*)*")
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]]*)\]")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
@@ -81,6 +81,8 @@ _DECORATION = re.compile(r"![^!\s]*!|\+[^+\s]*\+")
 _SHORT_DECORATION = re.compile(r"[.~H-Wh-wYy]([\d/]*)([,']*)")
 _SPACE = re.compile(r"[ \t`$*\\]+")
 _BROKEN_SIGNS = re.compile(r">+|<+")
+# a line of music cut inside a note's length, as some old files are ("… dc/d" then "/ ed/e/ …")
+_LINE_BROKEN_IN_A_NOTE = re.compile(r"(?s)(?![A-Za-z+]:)[^%\n]*[A-Ga-gzx][,']*[\d/]*\n[\d/]")
 _ACCIDENTALS = re.compile(r"[\^_=]+")
 _STRAY_LENGTH = re.compile(r"[\d/]+")
 _OPEN_FIELD = re.compile(r"\[[A-Za-z]:")
@@ -243,6 +245,7 @@ class _TuneReader:
         self.first_meter: str | None = None
         self.first_key: str | None = None
         self.after_bar = False  # the last token was a bar line (an ending number may follow)
+        self.warned_stray = False
         self.started = False  # a note has been read
 
     # --- errors ---
@@ -260,8 +263,14 @@ class _TuneReader:
 
     def read(self, lines: Sequence[str], line_numbers: Sequence[int]) -> None:
         in_header = True
-        for number, line in zip(line_numbers, lines):
+        lines = list(lines)
+        for index, (number, line) in enumerate(zip(line_numbers, lines)):
             self.line_number = number
+            if line is None:
+                continue  # joined to the line before
+            following = lines[index + 1] if index + 1 < len(lines) else None
+            if not in_header and following and _LINE_BROKEN_IN_A_NOTE.match(line + "\n" + following):
+                line, lines[index + 1] = line + following, None  # "… dc/d" then "/ ed/e/": one note, d/
             if line.startswith("%"):
                 self.directive(line)
                 continue
@@ -493,9 +502,16 @@ class _TuneReader:
             if match[2]:
                 self.fail(f"an octave mark {match[2]!r} must follow a note letter", position)
             return match.end()
-        if character in "0123456789/":
-            text = _STRAY_LENGTH.match(code, position)[0]
-            self.fail(f"{text!r} is a length with no note or rest before it; only notes and rests have lengths", position)
+        if character in "0123456789/":  # a slip that abc2midi and music21 pass over: so do we, with a warning
+            match = _STRAY_LENGTH.match(code, position)
+            if not self.warned_stray:
+                warnings.warn(
+                    f"{self.where}, line {self.line_number}, column {position + 1}: {match[0]!r} is a length with no "
+                    "note or rest before it; skipped",
+                    stacklevel=5,
+                )
+                self.warned_stray = True
+            return match.end()
         if character in ",'":
             return position + 1  # a stray octave mark (a slip some tunes have, which players ignore)
         self.fail(f"{character!r} is not ABC music (sharps are ^, flats _, naturals =)", position)
@@ -608,7 +624,7 @@ class _TuneReader:
                 _Bar(
                     end_repeat=stripped.startswith(":"),
                     start_repeat=stripped.endswith(":"),
-                    section_end=text.startswith("[|") or "||" in text or "|]" in text,
+                    section_end=text != "[|]" and (text.startswith("[|") or "||" in text or "|]" in text),
                 )
             )
             if self.measure_events:
@@ -855,7 +871,7 @@ def _expand_repeats(items: list, where: str) -> list[_Event]:
     """Play ``|: … :|`` twice (or as often as its endings ask), each pass taking its own ending.
 
     A ``:|`` goes back to the last ``|:``, or the end of the last repeat, or a double bar
-    (``||``, ``|]``) after a repeat, or the start: as abc2midi does. An ending ``[n`` plays on the
+    (``||``, ``|]``) after the last repeat (and no ``|:``), or the start: as abc2midi does. An ending ``[n`` plays on the
     passes it names; one that is not this pass's is skipped up to the ``:|`` that closes it, the
     next ending, or a double bar. The last ending ends at a double bar, or, when a ``:|`` comes
     later with no ``|:`` before it, at its first bar line: that ``:|`` repeats what follows it.
@@ -892,7 +908,7 @@ def _expand_repeats(items: list, where: str) -> list[_Event]:
                 continue
             start, passes, in_last_ending, repeated = index, 1, False, True
         if item.start_repeat:
-            start, passes, skipping, in_last_ending = index, 1, False, False
+            start, passes, skipping, in_last_ending, repeated = index, 1, False, False, False
         elif item.section_end and (skipping or in_last_ending or repeated):
             repeated = repeated or in_last_ending
             start, passes, skipping, in_last_ending = index, 1, False, False
