@@ -136,7 +136,9 @@ def test_a_tied_note_keeps_its_accidental_across_the_bar_line():
 
 def test_transposition_moves_the_key_too():
     song = song_from_abc("X:1\nL:1/4\nK:C transpose=2\nC F |\n")
-    assert song.codes == ["d4", "g4"] and song.key == "C major"
+    assert song.codes == ["d4", "g4"] and song.key == "D major"
+    assert song_from_abc("X:1\nL:1/4\nK:Ador transpose=-3\nA c |\n").key == "F# dorian"
+    assert song_from_abc("X:1\nL:1/4\nK:Bb transpose=12\nB |\n").key == "Bb major"
     assert song_from_abc("X:1\nL:1/4\nK:F transpose=1\nB |\n").notes[0].spelling in ("b", "cb")
 
 
@@ -346,8 +348,9 @@ def test_errors_name_line_column_and_what(body, place, what):
     assert message.startswith("bad.abc, tune X:1") and place in message and what in message, message
 
 
-def test_a_line_cut_inside_a_note_and_a_stray_length_are_read_as_abc2midi_reads_them():
-    assert read("A B dc/d\n/ ed/e/ |").codes == ["a8", "b8", "d'8", "c'16", "d'16", "e'8", "d'16", "e'16"]
+def test_a_stray_length_is_skipped_with_a_warning_as_abc2midi_skips_it():
+    with pytest.warns(UserWarning, match=r"line 5, column 1: '/' is a length"):  # a line cut inside "d/"
+        assert read("A B dc/d\n/ ed/e/ |").codes == ["a8", "b8", "d'8", "c'16", "d'8", "e'8", "d'16", "e'16"]
     with pytest.warns(UserWarning, match=r"line 4, column 6: '2' is a length with no note or rest before it; skipped"):
         assert read("C2 | 2z D2 |").codes == ["c4", "r8", "d4"]
 

@@ -16,7 +16,7 @@ what does not change the notes:
   (``bass``, ``clef=alto``) moves no note, since ABC's default ``middle=`` keeps every
   letter's pitch; ``middle=`` only places notes on the staff and is ignored; ``octave=N``
   moves the letters ``N`` octaves; a clef's ``+8``/``-8`` and ``transpose=N`` (semitones)
-  are playback transpositions, applied to the pitch (the key moves with them);
+  are playback transpositions, applied to the pitch (the song's key moves with ``transpose=``);
 - broken rhythm ``>``/``<`` (``>>``, ``>>>``) between two notes, whatever stands between
   them (slurs, grace notes, decorations, chord symbols, annotations);
 - tuplets ``(3``, ``(5``, ``(p:q:r`` (q from ABC's table; 2 or 3 by the meter for 5, 7, 9);
@@ -81,8 +81,6 @@ _DECORATION = re.compile(r"![^!\s]*!|\+[^+\s]*\+")
 _SHORT_DECORATION = re.compile(r"[.~H-Wh-wYy]([\d/]*)([,']*)")
 _SPACE = re.compile(r"[ \t`$*\\]+")
 _BROKEN_SIGNS = re.compile(r">+|<+")
-# a line of music cut inside a note's length, as some old files are ("… dc/d" then "/ ed/e/ …")
-_LINE_BROKEN_IN_A_NOTE = re.compile(r"(?s)(?![A-Za-z+]:)[^%\n]*[A-Ga-gzx][,']*[\d/]*\n[\d/]")
 _ACCIDENTALS = re.compile(r"[\^_=]+")
 _STRAY_LENGTH = re.compile(r"[\d/]+")
 _OPEN_FIELD = re.compile(r"\[[A-Za-z]:")
@@ -263,14 +261,8 @@ class _TuneReader:
 
     def read(self, lines: Sequence[str], line_numbers: Sequence[int]) -> None:
         in_header = True
-        lines = list(lines)
-        for index, (number, line) in enumerate(zip(line_numbers, lines)):
+        for number, line in zip(line_numbers, lines):
             self.line_number = number
-            if line is None:
-                continue  # joined to the line before
-            following = lines[index + 1] if index + 1 < len(lines) else None
-            if not in_header and following and _LINE_BROKEN_IN_A_NOTE.match(line + "\n" + following):
-                line, lines[index + 1] = line + following, None  # "… dc/d" then "/ ed/e/": one note, d/
             if line.startswith("%"):
                 self.directive(line)
                 continue
@@ -380,7 +372,8 @@ class _TuneReader:
                 mode_text, rest = rest[0], rest[1:]
             mode = _mode(mode_text) if mode_text else "major"
             if mode is None:
-                warnings.warn(f"{self.where}, line {self.line_number}: K:{value}: unknown mode {mode_text!r}, read as major", stacklevel=2)
+                where = f"{self.where}, line {self.line_number}"
+                warnings.warn(f"{where}: K:{value}: unknown mode {mode_text!r}, read as major", stacklevel=2)
                 mode = "major"
             letter, accidental = tonic[1].lower(), tonic[2]
             fifths = _LETTER_FIFTHS[letter] + 7 * (1 if accidental == "#" else -1 if accidental == "b" else 0) + MODE_FIFTHS[mode]
@@ -597,7 +590,7 @@ class _TuneReader:
             raise NabiyaError(f"{self.where}, {place}: a note of no length: {text!r}")
         self.check_length(duration, place, text)
         if not self.started:
-            self.started, self.first_meter, self.first_key = True, self.meter, self.key.name
+            self.started, self.first_meter, self.first_key = True, self.meter, _sounding_key(self.key)
         self.events += 1
         if self.events > MAX_SONG_NOTES:
             raise NabiyaError(f"{self.where}, {place}: more than nabiya's limit of {MAX_SONG_NOTES} notes")
@@ -805,6 +798,16 @@ def _mode(text: str) -> str | None:
     if lowered == "m":
         return "minor"
     return _MODES.get(lowered[:3]) if len(lowered) >= 3 and lowered.isalpha() else None
+
+
+def _sounding_key(key: _Key) -> str | None:
+    """The key's name as it sounds: ``K:C transpose=2`` is D major."""
+    if key.name is None or key.transpose % 12 == 0:
+        return key.name
+    mode = key.name.split()[1]
+    tonic = _transposed_fifths(key.fifths, key.transpose) - MODE_FIFTHS[mode] + 1  # F is 0 on the circle
+    name = "fcgdaeb"[tonic % 7] + ("#" * (tonic // 7) if tonic >= 0 else "b" * -(tonic // 7))
+    return key_name(name, mode)
 
 
 def _transposed_fifths(fifths: int, semitones: int) -> int:
