@@ -374,11 +374,10 @@ def test_every_tune_of_music21s_abc_books_reads_or_names_its_place():
         for path in paths:
             text = _decode(path.read_bytes())
             for tune in split_tunes(text):
-                for repeats in ("written", "played"):
-                    try:
-                        song_from_abc("\n".join(tune.lines), source=path.name, repeats=repeats)
-                        read_count += 1
-                    except NabiyaError as error:
-                        assert f"{path.name}, tune X:{tune.reference}" in str(error)
-                        failed += 1
+                try:  # played: the written reading and the repeats too
+                    song_from_abc("\n".join(tune.lines), source=path.name, repeats="played")
+                    read_count += 1
+                except NabiyaError as error:
+                    assert f"{path.name}, tune X:{tune.reference}" in str(error)
+                    failed += 1
     assert read_count > 0.95 * (read_count + failed)
