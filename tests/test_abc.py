@@ -48,6 +48,15 @@ def test_broken_rhythm_the_other_way_and_doubled():
     assert lengths(read("A>>(B c)")) == [Fraction(7, 8), Fraction(1, 8), Fraction(1, 2)]
 
 
+def test_a_broken_rhythm_between_unequal_notes_is_left_as_written_with_a_warning():
+    # ABC 2.1 leaves it undefined; abc2midi leaves both notes as written, and so does nabiya
+    with pytest.warns(UserWarning, match=r"measure 1, note 2\): a broken rhythm '>' between notes of unequal length"):
+        assert lengths(read("d>B/ c")) == [Fraction(1, 2), Fraction(1, 4), Fraction(1, 2)]
+    with pytest.warns(UserWarning, match="unequal length"):  # the second > of a chain
+        assert lengths(read("C>D>E F")) == [Fraction(3, 4), Fraction(1, 4), Fraction(1, 2), Fraction(1, 2)]
+    assert lengths(read("(3A>BC D")) == [Fraction(1, 2), Fraction(1, 6), Fraction(1, 3), Fraction(1, 2)]
+
+
 # --- issue 7.2: an annotation that starts with ">" ----------------------------------------------
 
 

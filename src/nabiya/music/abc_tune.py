@@ -18,7 +18,8 @@ what does not change the notes:
   moves the letters ``N`` octaves; a clef's ``+8``/``-8`` and ``transpose=N`` (semitones)
   are playback transpositions, applied to the pitch (the song's key moves with ``transpose=``);
 - broken rhythm ``>``/``<`` (``>>``, ``>>>``) between two notes, whatever stands between
-  them (slurs, grace notes, decorations, chord symbols, annotations);
+  them (slurs, grace notes, decorations, chord symbols, annotations, a tie); between notes of
+  unequal length, which ABC 2.1 leaves undefined, both are left as written (as abc2midi does);
 - tuplets ``(3``, ``(5``, ``(p:q:r`` (q from ABC's table; 2 or 3 by the meter for 5, 7, 9);
 - ties (merged into one note), rests in a row (one silence);
 - fields in the body, on a line of their own or inline: ``K: L: M: Q: V: P:``;
@@ -39,8 +40,8 @@ notation of a note far longer than its bar is slow (``makeNotation`` cuts it at 
 0.4 s for ``C999`` under ``M:2/4``, 1.8 s for ``C2999``), and it takes 50-80 ms a tune. Each
 slip would need a rewrite of the text before music21 sees it, and the rewrites need a tokenizer
 anyway. Measured with abc2midi (abcMIDI) as the oracle on the 12,978 tunes of music21's ABC
-books (``python benchmarks/abc_agreement.py``), the notes of 98.8% of the tunes agree as written
-(music21: 95.3%), 99.8% of those both read; and O'Neill's book of 2,009 tunes is split and
+books (``python benchmarks/abc_agreement.py``), the notes of 99.0% of the tunes agree as written
+(music21: 95.3%), 99.9% of those both read; and O'Neill's book of 2,009 tunes is split and
 read at about 500 tunes a second, 2 ms a tune against music21's 80.
 
 Every problem is a :class:`~nabiya.errors.NabiyaError` naming the line, column and, for
@@ -238,7 +239,8 @@ class _TuneReader:
         self.events = 0
         self.tuplets: list[list] = []  # [notes left, factor, notes]
         self.lengths: dict = {}  # (digits, slashes, unit) -> quarter notes
-        self.broken_next: Fraction | None = None
+        self.broken: tuple | None = None  # (the note before > or <, its length then, its factor, the next's, the signs)
+        self.warned_broken = False
         self.last_event: _Event | None = None
         self.last_written: tuple | None = None  # (letter, written octave, alteration) of the last note
         self.first_meter: str | None = None
@@ -582,11 +584,10 @@ class _TuneReader:
             tuplet[0] -= 1
         if self.tuplets:
             self.tuplets = [tuplet for tuplet in self.tuplets if tuplet[0] > 0]
-        if self.broken_next is not None:
-            duration *= self.broken_next
-            self.broken_next = None
         self.measure_events += 1
         place = f"line {self.line_number}, column {position + 1} (measure {self.measure}, note {self.measure_events})"
+        if self.broken is not None:
+            duration = self.apply_broken_rhythm(duration, place)
         if duration == 0:
             raise NabiyaError(f"{self.where}, {place}: a note of no length: {text!r}")
         self.check_length(duration, place, text)
@@ -733,18 +734,38 @@ class _TuneReader:
         return match.end()
 
     def broken_rhythm(self, code: str, position: int) -> int:
+        """``A>B``: the note before is dotted and the next halved, once the next is read."""
         signs = _BROKEN_SIGNS.match(code, position)[0]
         if len(signs) > 3:
             self.fail(f"{signs!r} is not a broken rhythm: write >, >> or >>>", position)
         shorter = _BROKEN[len(signs)]
         longer = 2 - shorter
         first, second = (longer, shorter) if signs[0] == ">" else (shorter, longer)
-        if self.reading:
-            if self.last_event is not None:
-                self.last_event.duration *= first
-                self.check_length(self.last_event.duration, self.last_event.place, signs)
-            self.broken_next = second
+        if self.reading and self.last_event is not None:
+            self.broken = (self.last_event, self.last_event.duration, first, second, signs)
         return position + len(signs)
+
+    def apply_broken_rhythm(self, duration: Fraction, place: str) -> Fraction:
+        """The next note's length after a broken rhythm, which changes the note before it too.
+
+        ABC 2.1 leaves a broken rhythm between notes of unequal length undefined (``d>B/``,
+        ``G<B3``, the second ``>`` of ``c>d>e``); like abc2midi, nabiya leaves both notes as
+        written, with a warning.
+        """
+        before, length_before, first, second, signs = self.broken
+        self.broken = None
+        if length_before != duration or before.duration != length_before:
+            if not self.warned_broken:
+                warnings.warn(
+                    f"{self.where}, {place}: a broken rhythm {signs!r} between notes of unequal length, which "
+                    "ABC 2.1 leaves undefined: both notes are read as written (as abc2midi does)",
+                    stacklevel=6,
+                )
+                self.warned_broken = True
+            return duration
+        before.duration *= first
+        self.check_length(before.duration, before.place, signs)
+        return duration * second
 
     # --- the result ---
 
