@@ -199,22 +199,6 @@ def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
-    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
-    its repeats are read), a built-in song, or note codes (which have no repeats)."""
-    from nabiya.experiment import SONG_FILE_SUFFIXES, resolve_song
-
-    if tune is None and repeats is None:
-        return resolve_song(source)
-    if tune is not None and not source:
-        raise NabiyaError("--tune picks a tune of an ABC file given with --song")
-    if tune is not None or Path(source or "").suffix.lower() in SONG_FILE_SUFFIXES:
-        from nabiya.music.formats import read_song
-
-        return read_song(source, tune=tune, repeats=repeats or "written")
-    return resolve_song(source)
-
-
 # ---
 
 
@@ -272,6 +256,22 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", root)
     # JAX caches only compilations over 1 s by default; nabiya's take 0.1-1 s each.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
+    its repeats are read), a built-in song, or note codes (which have no repeats)."""
+    from nabiya.experiment import SONG_FILE_SUFFIXES, resolve_song
+
+    if tune is None and repeats is None:
+        return resolve_song(source)
+    if tune is not None and not source:
+        raise NabiyaError("--tune picks a tune of an ABC file given with --song")
+    if tune is not None or Path(source or "").suffix.lower() in SONG_FILE_SUFFIXES:
+        from nabiya.music.formats import read_song
+
+        return read_song(source, tune=tune, repeats=repeats or "written")
+    return resolve_song(source)
 
 
 def _cmd_run(args) -> int:
