@@ -74,6 +74,7 @@ examples:
   nabiya run mlp --epochs 500         # the MLP, shorter
   nabiya run stateful --seed 7 --out runs/seed7
   nabiya run stateful2 --song tune.abc --tune 2 --save tune.safetensors
+  nabiya run stateful2 --song reel.abc --repeats played   # repeats as played (default: as written)
   nabiya run stateful2 --song "c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2"
   nabiya run stateful --song ode_to_joy --features onehot
   nabiya run --out runs/latest --force  # replace the earlier run in runs/latest
@@ -87,6 +88,7 @@ examples:
   nabiya compare                      # all four presets on 나비야, one table, one plot
   nabiya compare --epochs 300 --out runs/short
   nabiya compare --quiet              # one line: each preset's accuracy and full-song matches
+  nabiya compare --song reel.abc --repeats played
 """
 
 
@@ -154,12 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a melody (ABC, MusicXML, MIDI, or a text file of note codes) and write it in the "
         "format named by OUT's extension: .mid, .wav, .abc, .musicxml, .svg (sheet music), .txt.",
         epilog="examples:\n  nabiya convert tune.abc tune.mid\n  nabiya convert tunes.abc --tune 3 tune.svg\n"
+        "  nabiya convert reel.abc --repeats played reel.mid   # repeats as played (default: as written)\n"
         "  nabiya convert nabiya nabiya.musicxml     # a built-in song by name",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("input", metavar="IN", help="a melody file, or a built-in song's name")
     convert.add_argument("output", metavar="OUT", help="the file to write; its extension picks the format")
     convert.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(convert)
     convert.set_defaults(handler=_cmd_convert)
 
     generate = commands.add_parser(
@@ -172,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  nabiya generate nabiya.safetensors\n"
         "  nabiya generate nabiya.safetensors --strategy temperature --temperature 1.5 --length 100 --seed 3\n"
         "  nabiya generate nabiya.safetensors --strategy top-p --top-p 0.9 --out runs/new-tune\n"
+        "  nabiya generate nabiya.safetensors --primer reel.abc --repeats played\n"
         '  nabiya generate nabiya.safetensors --primer "g8 e8 e4 f8" --strategy beam --beam-width 4\n\n'
         f"limits: --length 1 to {MAX_GENERATE_NOTES:,}; --beam-width 1 to {MAX_BEAM_WIDTH}; --seed 0 to 2**32 - 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -193,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
     _add_output_options(generate)
+    _add_repeats_option(generate)
     generate.set_defaults(handler=_cmd_generate)
     _add_serve_command(commands)
     _add_analyze_command(commands)
@@ -206,6 +212,22 @@ def _add_song_options(parser: argparse.ArgumentParser) -> None:
                         help="the melody to learn: a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, "
                         ".mxl, .mid, .txt of note codes) or note codes in quotes (default: 나비야)")
     parser.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(parser)
+
+
+# --- repeats: how a song file's repeat signs are read (nabiya.music.abc_tune) ----------------------
+
+
+def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats", choices=("written", "played"), default=None,
+        help="how to read a song file's repeats: written (the default: each section once, 1st and 2nd "
+        "endings both, as printed) or played (|: :| sections twice, each pass with its own ending, and an "
+        "ABC header's P: parts in order, as a musician plays them); for ABC and MusicXML files",
+    )  # fmt: skip
+
+
+# ---
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -316,8 +338,9 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _load_song(source: str | None, tune: str | None):
-    """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
+def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
+    its repeats are read), a built-in song, or note codes (which have no repeats)."""
     if source and len(source) < 4096 and "\0" not in source:
         from nabiya.fileio import refuse_special_file
 
@@ -326,7 +349,7 @@ def _load_song(source: str | None, tune: str | None):
         raise NabiyaError("--tune picks a tune of an ABC file given with --song")
     from nabiya.music.sources import song_from_source
 
-    song = song_from_source(source, tune=tune)
+    song = song_from_source(source, tune=tune, repeats=repeats)
     if tune is None:
         _say_which_tune(source, song)
     return song
@@ -384,7 +407,7 @@ def _cmd_run(args) -> int:
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     _check_outputs(args, out=out, save=args.save)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     prepare(config, song)  # a song too short for the window fails here, before JAX loads
     _say_size(out, [song] * 3, args.audio)
     _use_compilation_cache()
@@ -404,7 +427,7 @@ def _cmd_compare(args) -> int:
     configs = [preset(name).replace(epochs=args.epochs, seed=args.seed) for name in PRESETS]
     out = Path(args.out) if args.out else default_run_folder("compare")
     _check_outputs(args, out=out)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     for config in configs:
         prepare(config, song)
     _say_size(out, [song] * 3 * len(configs), args.audio)
@@ -429,7 +452,7 @@ def _cmd_convert(args) -> int:
     from nabiya.music.formats import write_song
 
     check_output_file(args.output, what="file")
-    song = _load_song(args.input, args.tune)
+    song = _load_song(args.input, args.tune, args.repeats)
     write_song(song, args.output)
     print(f"wrote {args.output} ({len(song)} notes)")
     return 0
@@ -450,7 +473,7 @@ def _cmd_generate(args) -> int:
     strategy = make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k,
                              top_p=args.top_p, beam_width=args.beam_width)
     saved = load_model(args.model)
-    primer = _load_primer(args.primer) if args.primer else None
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
     notes = continue_song(saved, primer, steps=args.length, strategy=strategy, seed=args.seed)
     print(" ".join(note.code for note in notes))
     if out is not None:
@@ -492,6 +515,7 @@ def _add_analyze_command(commands) -> None:
                          help="a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, .mxl, .mid, .txt of "
                          "note codes) or note codes in quotes (default: 나비야)")
     analyze.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(analyze)
     analyze.add_argument("--window", type=_positive_int, default=4, metavar="N",
                          help="the window whose ambiguous windows are listed and marked (default: 4, the tutorial's)")
     analyze.add_argument("--max-window", type=_positive_int, metavar="N",
@@ -513,7 +537,7 @@ def _cmd_analyze(args) -> int:
         raise NabiyaError(f"--out {args.out}: the plot is written as PNG: give a .png file or a folder")
     if args.tune is not None and not args.song:
         raise NabiyaError("--tune picks a tune of an ABC file given as SONG")
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     analysis = analyze(song, max_window=args.max_window)
     if args.max_window is None and analysis.max_window < args.window < len(song):
         analysis = analyze(song, max_window=args.window)  # show the chosen window in the table
@@ -543,9 +567,9 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _load_primer(text: str):
+def _load_primer(text: str, repeats: str | None = None):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
-    return _load_song(text, None).notes
+    return _load_song(text, None, repeats).notes
 
 
 # --- nabiya serve: the browser playground (parser and handler in one block) -------------------------
@@ -776,7 +800,7 @@ def _cmd_sweep(args) -> int:
     seeds = parse_numbers(args.seeds, what="--seeds")
     windows = parse_numbers(args.windows, what="--windows") if args.windows else None
     config = preset(args.preset).replace(epochs=args.epochs)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     out = Path(args.out) if args.out else default_run_folder(f"sweep-{args.preset}")
     result = sweep(config, seeds=seeds, windows=windows, song=song, out=out, workers=args.workers,
                    progress=not args.quiet)  # fmt: skip
