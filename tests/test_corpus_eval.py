@@ -14,7 +14,7 @@ from nabiya.corpus_eval import evaluate, generate_tunes, lasts_whole_bars
 from nabiya.corpus_models import make_corpus_model
 from nabiya.corpus_train import prepare_data
 from nabiya.errors import NabiyaError
-from nabiya.generate import Beam, Temperature, TopK, beam_search, generate, generate_batch
+from nabiya.generation import Beam, Temperature, TopK, beam_search, generate, generate_batch
 from nabiya.music.song import Song
 from nabiya.tokens import EOS, UNK
 

@@ -9,7 +9,7 @@
   training tune (:class:`nabiya.ngram.CopyIndex`).
 - :func:`generate_tunes` makes whole new tunes: the meter and key given or drawn as often
   as the training tunes have them, sampled in one compiled, batched call
-  (:func:`nabiya.generate.generate_batch`) until each chooses ``<eos>`` or reaches a length
+  (:func:`nabiya.generation.generate_batch`) until each chooses ``<eos>`` or reaches a length
   limit. A tune never holds ``<unk>`` (a rare note has no pitch to write): sampling chooses
   among the notes and ``<eos>`` only, and ``<eos>`` not before the first note.
 
@@ -337,12 +337,14 @@ class GeneratedTunes:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | os.PathLike) -> list[Path]:
-        """Write every tune as ``tune_01.abc``, ``.mid``, ``.wav``, ``.musicxml`` and ``.svg`` into ``out``."""
+    def write(self, out: str | os.PathLike, *, force: bool = False, audio: bool = True) -> list[Path]:
+        """Write every tune as ``tune_01.abc``, ``.mid``, ``.wav``, ``.musicxml`` and ``.svg`` into ``out``
+        (``force``: replace an earlier output of nabiya there; ``audio=False``: no WAV)."""
         from nabiya.report import write_songs
 
         width = max(2, len(str(len(self.songs))))
-        return write_songs({f"tune_{number:0{width}d}": song for number, song in enumerate(self.songs, start=1)}, out)
+        songs = {f"tune_{number:0{width}d}": song for number, song in enumerate(self.songs, start=1)}
+        return write_songs(songs, out, force=force, audio=audio)
 
     def to_json(self) -> list[dict]:
         return [{"title": song.title, "meter": song.meter, "key": song.key, "pickup": str(song.pickup),
@@ -383,7 +385,7 @@ def generate_tunes(
             training tunes, then a tonic drawn among the training tunes of that mode.
         primer: notes to begin every tune with (then each tune continues them; give their
             ``key``); beam search is allowed with a primer and makes one tune.
-        strategy: how to choose each note (default: :class:`~nabiya.generate.Temperature` 1.0,
+        strategy: how to choose each note (default: :class:`~nabiya.generation.Temperature` 1.0,
             plain sampling from the model).
         seed: the same seed gives the same tunes.
         max_tokens: the most tokens a tune gets (``<eos>`` included) before it is cut.
@@ -398,7 +400,7 @@ def generate_tunes(
         >>> tunes = nabiya.generate_tunes("runs/folk", count=4, meter="6/8", key="D", seed=1)   # doctest: +SKIP
         >>> tunes.play(0); tunes.write("runs/folk/tunes")                                        # doctest: +SKIP
     """
-    from nabiya.generate import Beam, Temperature, beam_search, generate_batch
+    from nabiya.generation import Beam, Temperature, beam_search, generate_batch
     from nabiya.music.notation import parse_key, parse_meter
     from nabiya.tokens import EOS, UNK
 

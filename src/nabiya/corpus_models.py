@@ -5,7 +5,7 @@ Both keep nabiya's one model contract (see :mod:`nabiya.models`)::
     logits, state = model(tokens, state)   # tokens (window,) int32 -> logits (V,) of the next token
     model.initial_state(), model.window, model.stateful
 
-so :mod:`nabiya.generate` runs them as it runs the tutorial's models, and add one method for
+so :mod:`nabiya.generation` runs them as it runs the tutorial's models, and add one method for
 training and evaluation, which reads a whole row of tokens at once::
 
     logits, state = model.sequence_logits(tokens, state, resets, key=None)

@@ -181,7 +181,7 @@ def train_block(params, opt_state, carry, batches: dict, first_step, total_steps
 
 
 # 512-bit vectors where the CPU has them (XLA prefers 256 even on AVX-512): ~8% faster steps, measured on
-# folk-lstm (see nabiya.train for the same option in the tutorial's loop). Other platforms ignore it.
+# folk-lstm (see nabiya.training for the same option in the tutorial's loop). Other platforms ignore it.
 @eqx.filter_jit(compiler_options={"xla_cpu_prefer_vector_width": 512})
 def _train_block(params, opt_state, carry, batches, first_step, total_steps, root_key, static, config):
     optimizer = make_optimizer(config, total_steps)
