@@ -14,13 +14,16 @@ position: a token whose next token is predicted, padding excluded). The batches 
 before timing, so this is the device's speed; ``nabiya train`` makes them ahead on a thread.
 
 A PyTorch twin of the same size is easy to build from the printed config: the LSTM is
-embedding (V, E) -> ``torch.nn.LSTM(E, H, num_layers=L, dropout=p)`` (gate order i, f, g, o;
-one bias: put it in ``bias_ih``, ``bias_hh = 0``) -> dropout -> ``Linear(H, V)``, state
-carried across chunks with ``detach()`` and zeroed where ``resets``; the transformer is a
-pre-LN ``TransformerEncoder`` (``norm_first=True``, GELU, 4·D feed-forward, learned positions)
-with a causal mask that also keeps attention within each tune (``segments``). The loss is the
-mean cross-entropy over ``mask``; AdamW (β 0.9/``beta2``, ε 1e-8, weight decay on matrices),
-global-norm clipping, linear warm-up then cosine decay.
+embedding (V, E) -> dropout -> ``torch.nn.LSTM(E, H, num_layers=L, dropout=p)`` (gate order
+i, f, g, o; one bias: put it in ``bias_ih``, ``bias_hh = 0``) -> dropout -> a head (V, H) plus
+a bias (V,), the state carried across chunks with ``detach()`` and zeroed where ``resets``.
+Factored (the presets): a token's input vector is ``E[t] + P[parts[t, 0]] + P[parts[t, 1]]``
+and its head row ``W[t] + Q[parts[t, 0]] + Q[parts[t, 1]]`` (``parts``: each token's pitch id
+and duration id, see ``nabiya.corpus_checkpoint.token_parts``). The transformer is a pre-LN
+``TransformerEncoder`` (``norm_first=True``, GELU, 4·D feed-forward, learned positions, head
+tied to the embedding) with a causal mask that also keeps attention within each tune
+(``segments``). The loss is the mean cross-entropy over ``mask``; AdamW (β 0.9/``beta2``, ε
+1e-8, weight decay on matrices), global-norm clipping, linear warm-up then cosine decay.
 """
 
 from __future__ import annotations

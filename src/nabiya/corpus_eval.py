@@ -36,7 +36,8 @@ from nabiya.errors import NabiyaError
 from nabiya.metrics import Metrics, Scorer
 from nabiya.music.song import Song
 
-# Orders the n-gram baseline may choose from on validation (the default corpus chooses 12).
+_MODE_NAMES = {"ionian": "major", "aeolian": "minor"}  # as the tokens name them
+# Orders the n-gram baseline may choose from on validation (the default corpus chooses 14).
 NGRAM_MAX_ORDER = 16
 DEFAULT_MAX_TOKENS = 512
 
@@ -466,7 +467,7 @@ def _draw_conditions(saved: SavedCorpusModel, rng: np.random.Generator, meter: s
     vocab = saved.vocabulary
     mode = None
     if parsed_key is not None:
-        mode = {"ionian": "major", "aeolian": "minor"}.get(parsed_key[1], parsed_key[1])
+        mode = _MODE_NAMES.get(parsed_key[1], parsed_key[1])
     matching = [(values, count) for values, count in vocab.conditions
                 if (meter is None or values[0] == meter) and (mode is None or values[1] == mode)]  # fmt: skip
     if not matching:
@@ -480,8 +481,11 @@ def _draw_conditions(saved: SavedCorpusModel, rng: np.random.Generator, meter: s
     elif drawn_tonic and drawn_tonic != UNKNOWN:
         tonic = drawn_tonic
     else:
-        tonics = [(parse_key(name)[0], count) for name, count in saved.keys.items()
-                  if parse_key(name) and {"ionian": "major", "aeolian": "minor"}.get(parse_key(name)[1], parse_key(name)[1]) == drawn_mode]  # fmt: skip
+        tonics = []
+        for name, count in saved.keys.items():
+            parsed = parse_key(name)
+            if parsed and _MODE_NAMES.get(parsed[1], parsed[1]) == drawn_mode:
+                tonics.append((parsed[0], count))
         if tonics:
             weights = np.array([count for _, count in tonics], dtype=np.float64)
             tonic = tonics[int(rng.choice(len(tonics), p=weights / weights.sum()))][0]

@@ -510,16 +510,37 @@ def _write_json(path: Path, data: dict) -> None:
 
 @contextlib.contextmanager
 def _progress(description: str, total: int, start: int, enabled: bool):
-    """A rich progress bar with the ETA and the live NLLs; yields ``report(step, text)``."""
+    """The progress line, 80 columns wide: ``folk-lstm ━━━━╸━━ 600/1310 valid 2.046 · 10-gram 2.380 7:02 eta 8:10``.
+
+    Yields ``report(step, text, total=None)``. In a terminal a rich bar on standard error; in
+    Jupyter one text output updated in place (IPython's display handles, no ipywidgets).
+    """
     if not enabled:
         yield lambda step, text, total=None: None
+        return
+    from nabiya.progress import _in_notebook
+
+    if _in_notebook():
+        from IPython.display import display
+
+        from nabiya.progress import _clock, _Text
+
+        started = time.perf_counter()
+        handle = display(_Text(f"{description}: {start}/{total} compiling…"), display_id=True)
+        totals = [total]
+
+        def report(step: int, text: str, total: int | None = None) -> None:
+            totals[0] = total or totals[0]
+            handle.update(_Text(f"{description}: {step}/{totals[0]} {text} · {_clock(time.perf_counter() - started)}"))
+
+        yield report
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-        TextColumn("steps · {task.fields[text]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=10), MofNCompleteColumn(),
+        TextColumn("{task.fields[text]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
         console=Console(stderr=True), transient=False,
     )  # fmt: skip
     with progress:
@@ -834,10 +855,11 @@ def _ngram_line(tokens) -> tuple[float, int]:
 
 
 def _status(history: dict, baseline) -> str:
-    train = history["train_nll"][-1] if history["train_nll"] else float("nan")
-    text = f"train {train:.3f}"
+    """``valid 2.046 · 10-gram 2.380`` (the last validation NLL; before the first, the training NLL)."""
     if history["valid_nll"]:
-        text += f" · valid {history['valid_nll'][-1]:.3f} (best {min(history['valid_nll']):.3f})"
+        text = f"valid {history['valid_nll'][-1]:.3f}"
+    else:
+        text = f"train {history['train_nll'][-1]:.3f}" if history["train_nll"] else ""
     if baseline:
         text += f" · {baseline[1]}-gram {baseline[0]:.3f}"
     return text
