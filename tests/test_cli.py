@@ -9,7 +9,8 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep", "train",
+            "evaluate"]
 
 
 def _run_cli(args, capsys):

@@ -335,7 +335,7 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
 
 
 def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress, meanwhile=None) -> RunResult:
-    from nabiya.train import train
+    from nabiya.training import train
 
     model, train_key = build_model(config, data)
     windows = data.windows
@@ -371,7 +371,7 @@ def build_model(config: RunConfig, data: PreparedSong):
 
 
 def evaluate_training(config: RunConfig, song: Song, data: PreparedSong, trained) -> RunResult:
-    """The :class:`RunResult` of a finished training (a :class:`nabiya.train.TrainResult`): both predictions."""
+    """The :class:`RunResult` of a finished training (a :class:`nabiya.training.TrainResult`): both predictions."""
     from nabiya.generation import continue_greedy, predict_windows
 
     windows = data.windows
