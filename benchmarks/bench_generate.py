@@ -36,7 +36,7 @@ from nabiya.encoding import Vocabulary
 from nabiya.generation import Beam, Greedy, TopP, continue_greedy, generate
 from nabiya.models import make_model
 from nabiya.music.songs import nabiya
-from nabiya.train import train
+from nabiya.training import train
 
 from machine import cpu_name  # benchmarks/machine.py
 

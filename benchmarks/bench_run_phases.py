@@ -57,7 +57,7 @@ import nabiya.experiment as experiment
 import nabiya.report as report
 def instrument():
     import jax.monitoring
-    import nabiya.train as train
+    import nabiya.training as train
     def listener(event, duration, **kwargs):
         if event in ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                      "/jax/core/compile/backend_compile_duration"):  # the last includes persistent-cache loads

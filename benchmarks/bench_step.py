@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_step.py                    # 100 epochs (5,000 steps) per timing, 5 interleaved repeats
     python benchmarks/bench_step.py --epochs 50 --repeats 3
 
-Each variant is the training loop of ``nabiya.train`` (one window per step, state carried,
+Each variant is the training loop of ``nabiya.training`` (one window per step, state carried,
 the same XLA:CPU options), compiled once, timed on the same initial weights:
 
 - ``optax``: ``optax.adam`` as nabiya trains (the reference);
@@ -42,7 +42,7 @@ from machine import cpu_name  # benchmarks/machine.py
 from nabiya.config import preset
 from nabiya.experiment import build_model, prepare, resolve_song
 from nabiya.models import trainable
-from nabiya.train import _XLA_CPU_OPTIONS
+from nabiya.training import _XLA_CPU_OPTIONS
 
 VARIANTS = ("optax", "fused", "flat", "folded", "rsqrt", "sgd")
 

@@ -67,7 +67,7 @@ def vectorized(seeds: int, epochs: int) -> dict:
     from nabiya.config import preset
     from nabiya.experiment import build_model, prepare, resolve_song
     from nabiya.models import trainable
-    from nabiya.train import _XLA_CPU_OPTIONS, _block_arguments, _init_optimizer_state, _train_block, train
+    from nabiya.training import _XLA_CPU_OPTIONS, _block_arguments, _init_optimizer_state, _train_block, train
 
     config = preset("stateful2").replace(epochs=epochs)
     data = prepare(config, resolve_song(None))

@@ -59,3 +59,21 @@ def save_untrained_model(preset_name: str, path):
 def model_file(tmp_path_factory):
     """A valid saved stateful2 model (untrained), shared read-only."""
     return save_untrained_model("stateful2", tmp_path_factory.mktemp("model") / "nabiya.safetensors")
+
+
+# --- corpus models: one tiny run shared by the tests of training, evaluation and generation ---------------
+
+TINY_CORPUS = [os.path.join(os.path.dirname(__file__), "data", "corpus"),
+               os.path.join(os.path.dirname(__file__), "data", "folk_corpus_sample.jsonl")]
+# 19 tunes (7 more skipped: broken, chords, voices, ...): split 60/20/20 with seed 4 gives 12 / 4 / 3.
+TINY_CORPUS_RUN = dict(steps=40, size=24, layers=1, embedding_size=8, batch_size=4, length=16, steps_per_block=5,
+                       validate_every=10, checkpoint_every=10, split=(0.6, 0.2, 0.2), split_seed=4, min_count=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_run(tmp_path_factory):
+    """A folk-lstm of 24 units trained 40 steps on the 19 small test tunes (a CorpusTrainResult)."""
+    from nabiya.corpus_train import train
+
+    return train(TINY_CORPUS, preset="folk-lstm", out=tmp_path_factory.mktemp("corpus") / "run", progress=False,
+                 **TINY_CORPUS_RUN)

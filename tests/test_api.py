@@ -72,3 +72,6 @@ def test_predictions_keep_the_songs_meter_key_and_pickup():
         assert (song.meter, song.key, song.pickup) == ("3/4", "G major", 1), which
         abc = song_to_abc(song)
         assert "M:3/4" in abc and "K:G" in abc and "^F" not in abc, abc
+    # Titles a person reads on the sheet music: whose prediction, made how.
+    assert result.prediction_song("one_step").title == "Waltz: mlp, one step at a time"
+    assert result.prediction_song("full_song").title == "Waltz: mlp, the whole song from its first notes"

@@ -420,6 +420,39 @@ bad("primer: a broken file", *generate_("--primer", "{tmp}/bad.abc"), names="bad
 bad("primer: a FIFO", *generate_("--primer", "{tmp}/pipe.abc"), names="pipe.abc", files={"pipe.abc": _fifo("pipe.abc")})
 
 
+# --- corpus models: train, evaluate, generate's corpus branch -----------------------------------
+
+_TUNES = '{"id": "a", "meter": "3/4", "key": "D major", "notes": [[62, 1.0], [64, 1.0], [66, 1.0]]}\n'
+
+
+def train_(*args: str) -> tuple[str, ...]:
+    return ("train", *args, "--quiet", "--out", "{out}")
+
+
+bad("train: an unknown corpus", *train_("--corpus", "nosuchbook"), names="nosuchbook")
+bad("train: a corpus empty after filtering", *train_("--corpus", "{tmp}/tunes.jsonl", "--min-notes", "100"),
+    names="no tunes to learn from", files={"tunes.jsonl": _TUNES})  # fmt: skip
+bad("train: --resume of a folder that is not a run", "train", "--resume", "{tmp}", "--quiet", names="{tmp}")
+bad("train: --resume of a missing folder", "train", "--resume", "{tmp}/nosuch", "--quiet", names="nosuch")
+bad("train: --resume with --out", "train", "--resume", "{tmp}", "--out", "{out}", names="--out")
+bad("train: --steps 0", *train_("--steps", "0"), names="--steps")
+bad("train: --dropout 1.5", *train_("--dropout", "1.5"), names="1.5")
+bad("train: an unknown preset", *train_("--preset", "folk-gru"), names="folk-gru")
+bad("train: --minutes 0", *train_("--minutes", "0"), names="--minutes")
+bad("train: --validate-every not whole blocks", *train_("--validate-every", "7"), names="validate every (7)")
+bad("train: a transformer's size not divisible by its heads", *train_("--preset", "folk-transformer", "--size", "30"),
+    names="size (30)")  # fmt: skip
+bad("train: a transformer row longer than its context",
+    *train_("--preset", "folk-transformer", "--length", "300"), names="context")  # fmt: skip
+bad("train: --out is a file", "train", "--quiet", "--out", "{tmp}/file", names="file", files={"file": "x"})
+bad("evaluate: a missing model", "evaluate", "{tmp}/nosuch.safetensors", names="nosuch.safetensors")
+bad("evaluate: a tutorial model", "evaluate", "{model}", names="not a corpus model")
+bad("evaluate: a folder that is not a run", "evaluate", "{tmp}", names="{tmp}")
+bad("evaluate: --samples -1", "evaluate", "{model}", "--samples", "-1", names="--samples")
+bad("generate: --count for a tutorial model", *generate_("--count", "3"), names="--count")
+bad("generate: --meter for a tutorial model", *generate_("--meter", "6/8"), names="--meter")
+
+
 # --- the runner ----------------------------------------------------------------------------------
 
 

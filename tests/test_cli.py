@@ -9,7 +9,8 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep", "train",
+            "evaluate"]
 
 
 def _run_cli(args, capsys):
@@ -73,6 +74,11 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["sweep", "--windows", "0-2"], "a window is a whole number of notes, at least 1, not 0"),
         (["sweep", "mlp", "--windows", "60"], "a window of 60 needs at least 61"),
         (["sweep", "nosuch"], "unknown preset 'nosuch'"),
+        (["run", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["compare", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["convert", "tune.abc", "tune.mid", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["generate", "nabiya.model", "--repeats", "all"], "invalid choice: 'all'"),
+        (["convert", "corpus.jsonl", "tune.mid", "--repeats", "played"], "keeps each tune's notes as written"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):

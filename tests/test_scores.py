@@ -112,3 +112,16 @@ def test_sheet_music_shows_the_meter_the_key_and_the_pickup():
     svg = song_to_svg(Song.from_codes("d4 g2 a4 b2.", title="Waltz", meter="3/4", key="G major", pickup=1))
     assert svg.count('class="meterSig"') == 1 and svg.count('class="keyAccid"') == 1  # 3/4, one sharp
     assert svg.count('class="measure"') == 3  # the pickup bar, then two bars of 3/4
+
+
+def test_a_larger_scale_engraves_bigger_notes_on_more_lines_in_the_same_width():
+    import re
+
+    from nabiya.music.songs import get_song
+
+    def width_and_lines(svg: str) -> tuple[str, int]:
+        return re.search(r'<svg width="(\d+)px"', svg).group(1), svg.count('class="system"')
+
+    nabiya = get_song("nabiya")
+    assert width_and_lines(song_to_svg(nabiya)) == ("1050", 2)
+    assert width_and_lines(song_to_svg(nabiya, scale=70)) == ("1050", 3)

@@ -14,7 +14,7 @@ from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
-from nabiya.train import make_optimizer, train
+from nabiya.training import make_optimizer, train
 
 
 def _setup(name):

@@ -8,6 +8,10 @@ The notebook API, in a few lines::
     result.play("full_song")
     comparison = nabiya.compare()        # all four models, one table
 
+    result = nabiya.train(preset="folk-lstm", minutes=15)   # a model of 4,187 folk tunes
+    nabiya.evaluate(result.model_path, samples=20)           # test NLL against the n-gram
+    result.generate(4, meter="6/8", key="D").play(0)         # new jigs in D
+
 Heavy modules (JAX, music21, matplotlib) load on first use, so importing nabiya is quick.
 """
 
@@ -64,6 +68,19 @@ _EXPORTS = {
     "TuneStreams": "nabiya.batches",
     "PackedWindows": "nabiya.batches",
     "Metrics": "nabiya.metrics",
+    # corpus models: train, evaluate against the baselines, make new tunes
+    "train": "nabiya.corpus_train",
+    "evaluate": "nabiya.corpus_eval",
+    "generate_tunes": "nabiya.corpus_eval",
+    "load_corpus_model": "nabiya.corpus_checkpoint",
+    "corpus_preset": "nabiya.corpus_config",
+    "CORPUS_PRESETS": "nabiya.corpus_config",
+    "CorpusRunConfig": "nabiya.corpus_config",
+    "CorpusModelConfig": "nabiya.corpus_config",
+    "CorpusTrainConfig": "nabiya.corpus_config",
+    "CorpusTrainResult": "nabiya.corpus_train",
+    "CorpusEvaluation": "nabiya.corpus_eval",
+    "GeneratedTunes": "nabiya.corpus_eval",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -50,6 +50,7 @@ Any problem with a file is one :class:`~nabiya.errors.NabiyaError`, ``cannot loa
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -119,6 +120,8 @@ class ModelFamily:
 
 
 FAMILIES: dict[str, ModelFamily] = {}
+# Families defined in other modules, imported when a file of theirs is first read.
+FAMILY_MODULES = {"corpus": "nabiya.corpus_checkpoint"}
 
 
 def register_family(family: ModelFamily) -> ModelFamily:
@@ -269,6 +272,8 @@ def load_model(path: str | os.PathLike) -> SavedModel | Any:
     family_name = document.get("family", DEFAULT_FAMILY) if version >= 3 else DEFAULT_FAMILY
     if version >= 3 and "family" not in document:
         raise fail("its metadata is invalid: 'family' is a required property")
+    if isinstance(family_name, str) and family_name not in FAMILIES and family_name in FAMILY_MODULES:
+        importlib.import_module(FAMILY_MODULES[family_name])  # the module registers its family
     if not isinstance(family_name, str) or family_name not in FAMILIES:
         raise fail(f"a model of family {_shown(family_name)}, which this nabiya does not know: upgrade nabiya")
     family = FAMILIES[family_name]

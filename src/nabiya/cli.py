@@ -74,6 +74,7 @@ examples:
   nabiya run mlp --epochs 500         # the MLP, shorter
   nabiya run stateful --seed 7 --out runs/seed7
   nabiya run stateful2 --song tune.abc --tune 2 --save tune.safetensors
+  nabiya run stateful2 --song reel.abc --repeats played   # repeats as played (default: as written)
   nabiya run stateful2 --song "c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2"
   nabiya run stateful --song ode_to_joy --features onehot
   nabiya run --out runs/latest --force  # replace the earlier run in runs/latest
@@ -87,6 +88,7 @@ examples:
   nabiya compare                      # all four presets on 나비야, one table, one plot
   nabiya compare --epochs 300 --out runs/short
   nabiya compare --quiet              # one line: each preset's accuracy and full-song matches
+  nabiya compare --song reel.abc --repeats played
 """
 
 
@@ -154,12 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a melody (ABC, MusicXML, MIDI, or a text file of note codes) and write it in the "
         "format named by OUT's extension: .mid, .wav, .abc, .musicxml, .svg (sheet music), .txt.",
         epilog="examples:\n  nabiya convert tune.abc tune.mid\n  nabiya convert tunes.abc --tune 3 tune.svg\n"
+        "  nabiya convert reel.abc --repeats played reel.mid   # repeats as played (default: as written)\n"
         "  nabiya convert nabiya nabiya.musicxml     # a built-in song by name",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("input", metavar="IN", help="a melody file, or a built-in song's name")
     convert.add_argument("output", metavar="OUT", help="the file to write; its extension picks the format")
     convert.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(convert)
     convert.set_defaults(handler=_cmd_convert)
 
     generate = commands.add_parser(
@@ -172,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  nabiya generate nabiya.safetensors\n"
         "  nabiya generate nabiya.safetensors --strategy temperature --temperature 1.5 --length 100 --seed 3\n"
         "  nabiya generate nabiya.safetensors --strategy top-p --top-p 0.9 --out runs/new-tune\n"
+        "  nabiya generate nabiya.safetensors --primer reel.abc --repeats played\n"
         '  nabiya generate nabiya.safetensors --primer "g8 e8 e4 f8" --strategy beam --beam-width 4\n\n'
         f"limits: --length 1 to {MAX_GENERATE_NOTES:,}; --beam-width 1 to {MAX_BEAM_WIDTH}; --seed 0 to 2**32 - 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -193,11 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
     _add_output_options(generate)
+    _add_repeats_option(generate)
     generate.set_defaults(handler=_cmd_generate)
+    _add_corpus_generate_options(generate)
     _add_serve_command(commands)
     _add_analyze_command(commands)
     _add_corpus_commands(commands)
     _add_sweep_command(commands)
+    _add_corpus_model_commands(commands)
     return parser
 
 
@@ -206,6 +214,22 @@ def _add_song_options(parser: argparse.ArgumentParser) -> None:
                         help="the melody to learn: a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, "
                         ".mxl, .mid, .txt of note codes) or note codes in quotes (default: 나비야)")
     parser.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(parser)
+
+
+# --- repeats: how a song file's repeat signs are read (nabiya.music.abc_tune) ----------------------
+
+
+def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats", choices=("written", "played"), default=None,
+        help="how to read a song file's repeats: written (the default: each section once, 1st and 2nd "
+        "endings both, as printed) or played (|: :| sections twice, each pass with its own ending, and an "
+        "ABC header's P: parts in order, as a musician plays them); for ABC and MusicXML files",
+    )  # fmt: skip
+
+
+# ---
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -319,8 +343,9 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _load_song(source: str | None, tune: str | None):
-    """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
+def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
+    its repeats are read), a built-in song, or note codes (which have no repeats)."""
     if source and len(source) < 4096 and "\0" not in source:
         from nabiya.fileio import refuse_special_file
 
@@ -329,7 +354,7 @@ def _load_song(source: str | None, tune: str | None):
         raise NabiyaError("--tune picks a tune of an ABC file given with --song")
     from nabiya.music.sources import song_from_source
 
-    song = song_from_source(source, tune=tune)
+    song = song_from_source(source, tune=tune, repeats=repeats)
     if tune is None:
         _say_which_tune(source, song)
     return song
@@ -387,7 +412,7 @@ def _cmd_run(args) -> int:
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     _check_outputs(args, out=out, save=args.save)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     prepare(config, song)  # a song too short for the window fails here, before JAX loads
     _say_size(out, [song] * 3, args.audio)
     _use_compilation_cache()
@@ -407,7 +432,7 @@ def _cmd_compare(args) -> int:
     configs = [preset(name).replace(epochs=args.epochs, seed=args.seed) for name in PRESETS]
     out = Path(args.out) if args.out else default_run_folder("compare")
     _check_outputs(args, out=out)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     for config in configs:
         prepare(config, song)
     _say_size(out, [song] * 3 * len(configs), args.audio)
@@ -432,13 +457,16 @@ def _cmd_convert(args) -> int:
     from nabiya.music.formats import write_song
 
     check_output_file(args.output, what="file")
-    song = _load_song(args.input, args.tune)
+    song = _load_song(args.input, args.tune, args.repeats)
     write_song(song, args.output)
     print(f"wrote {args.output} ({len(song)} notes)")
     return 0
 
 
 def _cmd_generate(args) -> int:
+    if _names_corpus_model(args.model):
+        return _cmd_generate_tunes(args)
+    _refuse_corpus_generate_options(args)
     from nabiya.config import MAX_SEED, check_whole_number
 
     out = Path(args.out) if args.out else None
@@ -453,7 +481,7 @@ def _cmd_generate(args) -> int:
     strategy = make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k,
                              top_p=args.top_p, beam_width=args.beam_width)
     saved = load_model(args.model)
-    primer = _load_primer(args.primer) if args.primer else None
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
     notes = continue_song(saved, primer, steps=args.length, strategy=strategy, seed=args.seed)
     print(" ".join(note.code for note in notes))
     if out is not None:
@@ -495,6 +523,7 @@ def _add_analyze_command(commands) -> None:
                          help="a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, .mxl, .mid, .txt of "
                          "note codes) or note codes in quotes (default: 나비야)")
     analyze.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(analyze)
     analyze.add_argument("--window", type=_positive_int, default=4, metavar="N",
                          help="the window whose ambiguous windows are listed and marked (default: 4, the tutorial's)")
     analyze.add_argument("--max-window", type=_positive_int, metavar="N",
@@ -516,12 +545,12 @@ def _cmd_analyze(args) -> int:
         raise NabiyaError(f"--out {args.out}: the plot is written as PNG: give a .png file or a folder")
     if args.tune is not None and not args.song:
         raise NabiyaError("--tune picks a tune of an ABC file given as SONG")
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     analysis = analyze(song, max_window=args.max_window)
     if args.max_window is None and analysis.max_window < args.window < len(song):
         analysis = analyze(song, max_window=args.window)  # show the chosen window in the table
     report = analysis.at(args.window)  # a window too long for the song fails here
-    data = {**analysis.to_json(), "presets": _preset_assessments(analysis)}
+    data = {**analysis.to_json(), "presets": {name: a.to_json() for name, a in analysis.assess_presets().items()}}
     if out is not None:
         from nabiya.plots import save_figure
 
@@ -546,21 +575,9 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _preset_assessments(analysis) -> dict:
-    """Whether each preset can reach 100% on the analysed song, and why."""
-    result = {}
-    for name in PRESETS:
-        verdict = analysis.assess_preset(name)
-        result[name] = {"window": verdict.window, "stateful": verdict.stateful, "verdict": verdict.verdict,
-                        "expected_to_suffice": verdict.expected_to_suffice, "ceiling": verdict.ceiling,
-                        "carried_notes": verdict.carried_notes, "untrained_notes": verdict.untrained_notes,
-                        "reason": verdict.reason}
-    return result
-
-
-def _load_primer(text: str):
+def _load_primer(text: str, repeats: str | None = None):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
-    return _load_song(text, None).notes
+    return _load_song(text, None, repeats).notes
 
 
 # --- nabiya serve: the browser playground (parser and handler in one block) -------------------------
@@ -791,13 +808,216 @@ def _cmd_sweep(args) -> int:
     seeds = parse_numbers(args.seeds, what="--seeds")
     windows = parse_numbers(args.windows, what="--windows") if args.windows else None
     config = preset(args.preset).replace(epochs=args.epochs)
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     out = Path(args.out) if args.out else default_run_folder(f"sweep-{args.preset}")
     result = sweep(config, seeds=seeds, windows=windows, song=song, out=out, workers=args.workers,
                    progress=not args.quiet)  # fmt: skip
     from nabiya.display import print_sweep
 
     print_sweep(result, out=out)
+    return 0
+
+
+# --- nabiya train / evaluate, and generate's corpus branch: models learned from a corpus ---------------
+
+_TRAIN_EXAMPLES = """\
+presets:
+{presets}
+
+examples:
+  nabiya train                                   # folk-lstm on the default corpus (4,187 dance tunes)
+  nabiya train --preset folk-transformer --minutes 15
+  nabiya train --corpus miscFolk my_tunes/ --steps 500 --out runs/mine
+  nabiya train --size 256 --batch-size 16 --dropout 0.2 --seed 3
+  nabiya train --resume runs/mine                # continue a run stopped by Ctrl-C, --minutes or a kill
+"""
+
+_EVALUATE_EXAMPLES = """\
+examples:
+  nabiya evaluate runs/mine                      # the run's best model on its test tunes, with the baselines
+  nabiya evaluate runs/mine/model.safetensors --samples 50
+  nabiya evaluate runs/mine --json > scores.json
+  nabiya evaluate runs/mine --corpus miscFolk    # another corpus, split with the model's shares and seed
+"""
+
+
+def _add_corpus_model_commands(commands) -> None:
+    from nabiya.corpus_config import CORPUS_PRESET_DESCRIPTIONS, CORPUS_PRESETS, DEFAULT_CORPUS_PRESET
+
+    presets = "\n".join(f"  {name:<17} {CORPUS_PRESET_DESCRIPTIONS[name]}" for name in CORPUS_PRESETS)
+    train = commands.add_parser(
+        "train",
+        help="train a model on a corpus of tunes (folk-lstm, folk-transformer)",
+        description="Train a corpus preset on the training tunes of a corpus, validating on its validation tunes. "
+        "Writes a run folder: config.json, split.json, vocabulary.json, checkpoint.safetensors (every few hundred "
+        "steps; a killed run resumes from it), model.safetensors (the best model, for 'nabiya generate' and "
+        "'nabiya evaluate'), curves.png / curves.json (train and validation NLL, the n-gram's line) and "
+        "summary.json. Ctrl-C stops after writing a checkpoint.",
+        epilog=_TRAIN_EXAMPLES.format(presets=presets),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--preset", choices=tuple(CORPUS_PRESETS), metavar="PRESET",
+                       help=f"one of {', '.join(CORPUS_PRESETS)} (default: {DEFAULT_CORPUS_PRESET})")
+    add_corpus_options(train)
+    add_token_options(train)
+    # Only what is given counts: a resumed run compares the options given with its own config.
+    train.set_defaults(min_notes=None, split=None, split_seed=None, augment=None, min_count=None, rare=None,
+                       no_transpose=None)
+    train.add_argument("--steps", type=_positive_int, metavar="N", help="optimizer steps (default: the preset's)")
+    train.add_argument("--minutes", type=_positive_float, metavar="M",
+                       help="stop with a checkpoint after M minutes of wall time (resume later with --resume)")
+    train.add_argument("--out", metavar="DIR", help="the run folder, new or empty (default: a new folder under ./runs/)")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
+    settings = train.add_argument_group("model and training settings (default: the preset's)")
+    settings.add_argument("--size", type=_positive_int, metavar="N", help="LSTM units per layer, or transformer width")
+    settings.add_argument("--layers", type=_positive_int, metavar="N", help="LSTM layers, or transformer blocks")
+    settings.add_argument("--embedding-size", type=_positive_int, metavar="N", help="the LSTM's token embedding width")
+    settings.add_argument("--heads", type=_positive_int, metavar="N", help="the transformer's attention heads")
+    settings.add_argument("--context", type=_positive_int, metavar="N", help="the transformer's context in tokens")
+    settings.add_argument("--dropout", type=_float, metavar="P", help="dropout rate, 0 to below 1")
+    settings.add_argument("--batch-size", type=_positive_int, metavar="B", help="tunes side by side per step")
+    settings.add_argument("--length", type=_positive_int, metavar="T",
+                          help="tokens per row: the LSTM's truncation length, the transformer's row")
+    settings.add_argument("--learning-rate", type=_float, metavar="LR", help="the peak learning rate (AdamW)")
+    settings.add_argument("--warmup-steps", type=_int, metavar="N", help="steps of linear warm-up")
+    settings.add_argument("--weight-decay", type=_float, metavar="W", help="AdamW's weight decay")
+    settings.add_argument("--clip-norm", type=_float, metavar="C", help="clip the global gradient norm to C")
+    settings.add_argument("--steps-per-block", type=_positive_int, metavar="N", help="steps compiled into one call")
+    settings.add_argument("--validate-every", type=_positive_int, metavar="N", help="steps between validations")
+    settings.add_argument("--checkpoint-every", type=_positive_int, metavar="N", help="steps between checkpoints")
+    settings.add_argument("--patience", type=_int, metavar="N",
+                          help="stop after N validations without a new best (0: never)")
+    settings.add_argument("--seed", type=_int, metavar="N", help="the seed of initialisation, dropout and order")
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar; print only the summary line")
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a corpus model on its test tunes against the n-gram and unigram baselines",
+        description="Score a model trained by 'nabiya train' on the test tunes of its corpus (the split rebuilt "
+        "from the model file): NLL per note in nats and bits, perplexity, accuracy, and the same per pitch and "
+        "per duration, for the model, the Kneser-Ney n-gram (fitted on the same training tunes and tokens, its "
+        "order chosen on validation) and the unigram, on exactly the same positions. With --samples N it also "
+        "makes N new tunes and reports how many end by themselves, how many last whole bars, and the longest "
+        "run of notes each copies from a training tune. Writes evaluation.json into the run folder.",
+        epilog=_EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="a run folder of 'nabiya train', or its model.safetensors")
+    evaluate.add_argument("--corpus", nargs="+", metavar="CORPUS",
+                          help="the corpus to split and test on (default: the one the model was trained on)")
+    evaluate.add_argument("--part", choices=("test", "valid"), default="test", help="which part (default: test)")
+    evaluate.add_argument("--samples", type=_int, default=0, metavar="N", help="also make N new tunes and report on them")
+    evaluate.add_argument("--seed", type=_int, default=0, metavar="N", help="the seed of those tunes (default 0)")
+    evaluate.add_argument("--out", metavar="DIR", help="write evaluation.json here (default: the model's run folder)")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON on standard output")
+    evaluate.add_argument("--quiet", "-q", action="store_true", help="no progress bar while tunes are read")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+_TRAIN_SETTINGS = ("size", "layers", "embedding_size", "heads", "context", "dropout", "batch_size", "length",
+                   "learning_rate", "warmup_steps", "weight_decay", "clip_norm", "steps_per_block", "validate_every",
+                   "checkpoint_every", "patience", "seed", "min_notes", "split", "split_seed", "min_count", "rare")
+
+
+def _cmd_train(args) -> int:
+    _use_compilation_cache()
+    from nabiya.corpus_train import train
+
+    settings = {name: getattr(args, name) for name in _TRAIN_SETTINGS if getattr(args, name) is not None}
+    if args.no_transpose:
+        settings["transpose"] = False
+    if args.augment:
+        settings["augment"] = args.augment
+    result = train(args.corpus, preset=args.preset, out=args.out, resume=args.resume, steps=args.steps,
+                   minutes=args.minutes, progress=not args.quiet, **settings)
+    corpus = result.corpus
+    skipped = ", ".join(f"{count} {reason}" for reason, count in corpus["skipped"].items())
+    split = "/".join(str(corpus["split"][part]) for part in ("train", "valid", "test"))
+    print(f"corpus: {corpus['tunes']:,} tunes (train/valid/test {split})"
+          + (f"; skipped {sum(corpus['skipped'].values())} ({skipped})" if skipped else ""), file=sys.stderr)
+    if result.stopped in ("interrupted", "time limit"):
+        why = "interrupted" if result.stopped == "interrupted" else "stopped at the time limit"
+        print(f"nabiya: {why} at step {result.steps} of {result.config.train.steps} (checkpoint written); "
+              f"resume with: {result.resume_command}", file=sys.stderr)
+    best = f"{result.best_valid_nll:.4f}" if result.best_valid_nll is not None else "—"
+    ngram = (f" (the {result.ngram_order}-gram's: {result.ngram_valid_nll:.4f})"
+             if result.ngram_valid_nll is not None else "")
+    print(f"{result.config.preset}: {result.steps} steps, {result.stopped}; best validation NLL {best} nats/note "
+          f"at step {result.best_step}{ngram}; {result.seconds / 60:.1f} min, {result.notes_per_second:,.0f} notes/s "
+          f"→ {result.folder}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    _use_compilation_cache()
+    from nabiya.corpus_eval import evaluate
+
+    if args.samples < 0:
+        raise NabiyaError(f"--samples must be at least 0, not {args.samples}")
+    report = evaluate(args.model, args.corpus, part=args.part, samples=args.samples, seed=args.seed, out=args.out,
+                      progress=not (args.quiet or args.json))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
+        return 0
+    from nabiya.display import print_corpus_evaluation
+
+    print_corpus_evaluation(report)
+    return 0
+
+
+def _add_corpus_generate_options(generate) -> None:
+    group = generate.add_argument_group("corpus models (trained by 'nabiya train'): whole new tunes")
+    group.add_argument("--count", type=_positive_int, metavar="N", help="how many tunes, made in one batched call (default 1)")
+    group.add_argument("--meter", metavar="M", help="the tunes' meter, e.g. 6/8 (default: drawn from the corpus)")
+    group.add_argument("--key", metavar="K", help="the tunes' key, e.g. D, 'E minor', 'A dorian' (default: drawn)")
+    generate.epilog += ("\n  nabiya generate runs/folk --count 8 --meter 6/8 --key D --seed 1   # new jigs in D"
+                        "\n  nabiya generate runs/folk/model.safetensors --top-p 0.95 --out runs/tunes")
+
+
+def _names_corpus_model(path: str) -> bool:
+    from nabiya.corpus_eval import is_corpus_model
+
+    return is_corpus_model(path)
+
+
+def _refuse_corpus_generate_options(args) -> None:
+    for option in ("count", "meter", "key"):
+        if getattr(args, option) is not None:
+            raise NabiyaError(f"--{option} is for corpus models (trained by 'nabiya train'); {args.model!r} is not one")
+
+
+def _cmd_generate_tunes(args) -> int:
+    from nabiya.experiment import default_run_folder
+
+    out = Path(args.out) if args.out else default_run_folder("tunes")
+    _check_outputs(args, out=out)
+    _use_compilation_cache()
+    from nabiya.corpus_eval import generate_tunes, resolve_model
+    from nabiya.generation import Temperature, make_strategy
+
+    saved = resolve_model(args.model)
+    given = any(value is not None for value in (args.strategy, args.temperature, args.top_k, args.top_p, args.beam_width))
+    strategy = (make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                              beam_width=args.beam_width) if given else Temperature(1.0))  # fmt: skip
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
+    tunes = generate_tunes(saved, count=args.count or 1, meter=args.meter, key=args.key, primer=primer,
+                           strategy=strategy, seed=args.seed, max_tokens=args.length or 512)  # fmt: skip
+    written = tunes.write(out, force=args.force, audio=args.audio)
+    for number in range(len(tunes)):
+        print(tunes.abc(number).rstrip("\n") + "\n")
+    ended = int(tunes.ended.sum())
+    print(f"wrote {len(tunes)} tune{'s' if len(tunes) != 1 else ''} ({ended} ended by themselves) to {out}: "
+          f"{len(written)} files (.abc .mid .wav .musicxml .svg)", file=sys.stderr)
     return 0
 
 

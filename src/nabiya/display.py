@@ -338,6 +338,45 @@ def print_corpus_info(info) -> None:
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_corpus_evaluation(report) -> None:
+    """A corpus model's scores against its baselines (a :class:`nabiya.corpus_eval.CorpusEvaluation`)."""
+    from rich.table import Table
+
+    console = _console()
+    title = (f"{report.preset} on the {report.part} tunes: {report.tunes} tunes, {report.positions:,} scored positions "
+             "(notes, <unk> and ends), the same for every model")  # fmt: skip
+    from rich import box
+
+    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left", caption="NLL per note; pitch / duration: the token's pitch or "
+                 "duration alone (the other summed out)", caption_justify="left")  # fmt: skip
+    columns = ("model", "nats", "bits", "ppl", "acc", "pitch acc", "dur acc", "pitch nats", "dur nats")
+    for column in columns:
+        grid.add_column(column, justify="left" if column == "model" else "right")
+    names = [report.preset, f"{report.ngram_order}-gram", "unigram"]
+    for name, row in zip(names, report.table()):
+        grid.add_row(name, f"{row['nll_nats']:.4f}", f"{row['nll_bits']:.4f}", f"{row['perplexity']:.2f}",
+                     f"{row['accuracy']:.1%}", f"{row['pitch_accuracy']:.1%}", f"{row['duration_accuracy']:.1%}",
+                     f"{row['pitch_nll_nats']:.3f}", f"{row['duration_nll_nats']:.3f}")  # fmt: skip
+    console.print(grid)
+    below = 100 * report.improvement
+    verdict = "[green]" if below >= 15 else "[yellow]"
+    console.print(f"{verdict}the model's NLL is {below:.1f}% {'below' if below >= 0 else 'above'} the "
+                  f"{report.ngram_order}-gram's[/] (the goal: 15% below)")  # fmt: skip
+    samples = report.samples
+    if samples is not None:
+        import numpy as np
+
+        runs = samples.copied_runs
+        console.print(
+            f"[bold]{len(samples.tunes)} new tunes[/]: {samples.ended_share:.0%} end by themselves · "
+            f"{samples.whole_bars_share:.0%} last a whole number of bars · longest run of notes copied from a "
+            f"training tune: median {np.median(runs):.0f}, max {max(runs, default=0)} (held-out test tunes: "
+            f"median {np.median(samples.test_copied_runs):.0f}, max {max(samples.test_copied_runs, default=0)})"
+        )  # fmt: skip
+
+
 def print_sweep(sweep, *, out: Path | None = None) -> None:
     """The distribution of a sweep's results, one block per window size."""
     from nabiya.sweeps import _ranges

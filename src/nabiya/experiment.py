@@ -87,6 +87,10 @@ class Prediction:
         }
 
 
+# How each prediction is made, in words: the titles of its sheet music and files.
+PREDICTION_TITLES = {"one_step": "one step at a time", "full_song": "the whole song from its first notes"}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Everything a run produced. Attributes hold arrays and notes; methods show them.
@@ -158,11 +162,16 @@ class RunResult:
         }
 
     def prediction_song(self, which: str) -> Song:
-        """A prediction as a whole song (primer + predicted notes), or the original (``'song'``)."""
+        """A prediction as a whole song (primer + predicted notes), or the original (``'song'``).
+
+        Its title says whose prediction, of what, and how, as its sheet music shows it:
+        ``'나비야 (Butterfly): stateful2, one step at a time'``.
+        """
         if which == "song":
             return self.song
         prediction = self._prediction(which)
-        return self.song.with_notes(prediction.primer + prediction.notes, title=f"{self.song.title} ({which})")
+        title = f"{self.song.title or 'the melody'}: {self.config.preset}, {PREDICTION_TITLES[which]}"
+        return self.song.with_notes(prediction.primer + prediction.notes, title=title)
 
     def plot_loss(self, ax=None):
         """The loss curve: a matplotlib Figure, which Jupyter shows once (as the cell's value)."""
@@ -349,7 +358,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from nabiya.train import train
+    from nabiya.training import train
 
     model, train_key = build_model(config, data)
     windows = data.windows
@@ -401,7 +410,7 @@ def build_model(config: RunConfig, data: PreparedSong):
 
 
 def evaluate_training(config: RunConfig, song: Song, data: PreparedSong, trained) -> RunResult:
-    """The :class:`RunResult` of a finished training (a :class:`nabiya.train.TrainResult`): both predictions."""
+    """The :class:`RunResult` of a finished training (a :class:`nabiya.training.TrainResult`): both predictions."""
     from nabiya.generation import continue_greedy, predict_windows
 
     windows = data.windows

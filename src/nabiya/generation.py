@@ -321,10 +321,13 @@ def generate(
     return np.asarray(tokens)
 
 
-def beam_search(model: Model, primer: np.ndarray, steps: int, *, width: int) -> tuple[np.ndarray, np.ndarray]:
+def beam_search(model: Model, primer: np.ndarray, steps: int, *, width: int,
+                stop_token: int | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Every final beam of a beam search, best first, with its score.
 
-    :func:`generate` with :class:`Beam` returns the first of these. Arguments as there.
+    :func:`generate` with :class:`Beam` returns the first of these. Arguments as there, and
+    ``stop_token``: a token that ends a melody (a tune's ``<eos>``): a beam that has chosen it
+    is finished, its score stays, and every later token of it is ``stop_token``.
 
     Returns:
         ``tokens`` of shape ``(width, steps)``, int32, and ``scores`` of shape ``(width,)``:
@@ -338,7 +341,7 @@ def beam_search(model: Model, primer: np.ndarray, steps: int, *, width: int) -> 
     """
     Beam(width)  # validates
     primer = _check_inputs(model, primer, steps)
-    tokens, scores = _beam_search(model, primer, steps, int(width))
+    tokens, scores = _beam_search(model, primer, steps, int(width), None if stop_token is None else int(stop_token))
     return np.asarray(tokens), np.asarray(scores)
 
 
@@ -460,6 +463,10 @@ def _check_inputs(model: Model, primer, steps) -> jax.Array:
     if primer.size and not np.issubdtype(primer.dtype, np.integer):
         raise NabiyaError(f"the primer must hold token indices (integers), not {primer.dtype} values")
     window = model.window
+    if len(primer) < window and getattr(model, "pad_token", None) is not None and len(primer) >= 1:
+        # A model that reads <pad> as "nothing yet" (the corpus transformer) takes a short primer
+        # left-padded to its window; the padding is masked out inside the model.
+        primer = np.concatenate([np.full(window - len(primer), model.pad_token, primer.dtype), primer])
     if len(primer) < window:
         raise NabiyaError(
             f"the primer has {len(primer)} note{'s' if len(primer) != 1 else ''}: "
@@ -537,7 +544,7 @@ def _generate(model, primer, key, temperature, top_k, top_p, steps: int):
 
 
 @eqx.filter_jit
-def _beam_search(model, primer, steps: int, width: int):
+def _beam_search(model, primer, steps: int, width: int, stop_token: int | None = None):
     """Returns ``tokens (width, steps)`` and ``scores (width,)``, best first."""
     tokens, state = _warm_up(model, primer)
     n_classes = jax.eval_shape(lambda: model(tokens, state)[0]).shape[0]
@@ -552,20 +559,27 @@ def _beam_search(model, primer, steps: int, width: int):
     # beam with distinct continuations of it.
     scores = jnp.full((width,), -jnp.inf, jnp.float32).at[0].set(0.0)  # (B,)
     history = jnp.zeros((width, steps), tokens.dtype)  # (B, steps)
+    finished = jnp.zeros((width,), bool)  # (B,) the beam chose stop_token
+    stop = -1 if stop_token is None else stop_token
+    # A finished beam's only continuation is stop_token again, at no cost.
+    after_stop = jnp.where(jnp.arange(n_classes) == stop, 0.0, -jnp.inf)  # (C,)
 
     def step(carry, t):
-        windows, states, scores, history = carry
+        windows, states, scores, history, finished = carry
         logits, next_states = jax.vmap(model)(windows, states)  # (B, C)
-        candidates = (scores[:, None] + jax.nn.log_softmax(logits, axis=-1)).reshape(-1)  # (B * C,)
+        log_probs = jnp.where(finished[:, None], after_stop, jax.nn.log_softmax(logits, axis=-1))
+        candidates = (scores[:, None] + log_probs).reshape(-1)  # (B * C,)
         scores, best = jax.lax.top_k(candidates, width)  # (B,), sorted, ties: lower index first
         parents = best // n_classes
         new = (best % n_classes).astype(windows.dtype)
         windows = jnp.concatenate([windows[parents, 1:], new[:, None]], axis=1)
         states = jax.tree_util.tree_map(lambda s: s[parents], next_states) if model.stateful else resets
         history = history[parents].at[:, t].set(new)
-        return (windows, states, scores, history), None
+        finished = finished[parents] | (new == stop)
+        return (windows, states, scores, history, finished), None
 
-    (_, _, scores, history), _ = jax.lax.scan(step, (windows, states, scores, history), jnp.arange(steps))
+    carry = (windows, states, scores, history, finished)
+    (_, _, scores, history, _), _ = jax.lax.scan(step, carry, jnp.arange(steps))
     return history, scores
 
 
@@ -586,3 +600,123 @@ def _log_prob(model, primer, tokens):
         return log_probs.sum()
 
     return score(tokens) if tokens.ndim == 1 else jax.vmap(score)(tokens)
+
+
+# --- whole tunes, many at once -----------------------------------------------------------
+
+
+def generate_batch(
+    model: Model,
+    prompts: np.ndarray,
+    max_steps: int,
+    *,
+    strategy: Strategy = Greedy(),
+    key: jax.Array | None = None,
+    stop_token: int | None = None,
+    allowed: np.ndarray | None = None,
+    min_length: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Continue ``N`` prompts at once, each until it chooses ``stop_token`` or has ``max_steps`` tokens.
+
+    One compiled call for the whole batch: a ``lax.while_loop`` (vectorised over the prompts)
+    that ends when every tune has ended, so tunes that end early cost nothing more. Each
+    prompt is read as :func:`generate` reads a primer (a model with a ``pad_token`` takes a
+    prompt shorter than its window left-padded).
+
+    Args:
+        model: a trained model.
+        prompts: token indices, shape ``(N, P)`` (one prompt per tune, all of one length).
+        max_steps: the most tokens to add to a tune, ``stop_token`` included.
+        strategy: :class:`Greedy`, :class:`Temperature`, :class:`TopK` or :class:`TopP`
+            (beam search keeps one primer's best continuations: see :func:`beam_search`).
+        key: a PRNG key for sampling: tune ``i`` uses ``fold_in(key, i)``; or an array of
+            ``N`` keys, one per tune. The same key gives the same tunes, and a tune is the
+            same whether made alone (with its own key) or in a batch.
+        stop_token: the token that ends a tune (a corpus vocabulary's ``<eos>``).
+        allowed: ``(V,)`` bool, the tokens that may be chosen (default: all), e.g. notes
+            and ``<eos>`` but not ``<unk>``, which has no pitch to write.
+        min_length: ``stop_token`` cannot be chosen before a tune has this many new tokens
+            (1: no tune is empty).
+
+    Returns:
+        ``tokens`` ``(N, max_steps)`` int32, the new tokens of each tune (after its end:
+        ``stop_token``, or 0 without one), and ``lengths`` ``(N,)`` int32, how many each
+        tune added (its ``stop_token`` included). A tune ended by itself when
+        ``tokens[i, lengths[i] - 1] == stop_token``.
+
+    Example:
+        >>> tokens, lengths = generate_batch(model, np.array([[1, 4, 7, 9]] * 8), 300,      # doctest: +SKIP
+        ...                                  strategy=Temperature(1.0), key=jax.random.key(0), stop_token=2)
+    """
+    prompts = np.asarray(prompts)
+    if prompts.ndim != 2 or prompts.shape[0] < 1:
+        raise NabiyaError(f"prompts must have shape (N, P) with N >= 1, not {prompts.shape}")
+    if isinstance(strategy, Beam):
+        raise NabiyaError("beam search continues one primer: use beam_search (or generate) for it")
+    rows = np.stack([np.asarray(_check_inputs(model, prompt, max_steps)) for prompt in prompts])
+    vocab_size = vocabulary_size(model)
+    mask = np.ones(vocab_size, bool) if allowed is None else np.asarray(allowed, bool)
+    if mask.shape != (vocab_size,) or not mask.any():
+        raise NabiyaError(f"allowed must be {vocab_size} booleans with at least one True")
+    count = rows.shape[0]
+    if isinstance(strategy, Greedy):
+        keys, options = jax.random.split(jax.random.key(0), count), None
+    else:
+        if key is None:
+            raise NabiyaError(f"the {strategy.name} strategy samples: pass a PRNG key, e.g. key=jax.random.key(0)")
+        keys = _tune_keys(key, count)
+        top_k = strategy.k if isinstance(strategy, TopK) else vocab_size
+        top_p = strategy.p if isinstance(strategy, TopP) else 1.0
+        options = (jnp.float32(strategy.temperature), jnp.int32(min(top_k, vocab_size)), jnp.float32(top_p))
+    stop = None if stop_token is None else int(stop_token)
+    tokens, lengths = _generate_batch(model, jnp.asarray(rows, jnp.int32), keys, options, jnp.asarray(mask),
+                                      jnp.int32(min_length), int(max_steps), stop)  # fmt: skip
+    return np.asarray(tokens), np.asarray(lengths)
+
+
+def _tune_keys(key: jax.Array, count: int) -> jax.Array:
+    """``count`` keys: ``fold_in(key, i)`` for a single key, or the given array of ``count`` keys."""
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if key.ndim == 0:
+        return jax.vmap(lambda index: jax.random.fold_in(key, index))(jnp.arange(count))
+    if key.shape != (count,):
+        raise NabiyaError(f"give one key, or one key per tune ({count}), not {key.shape[0]}")
+    return key
+
+
+@eqx.filter_jit
+def _generate_batch(model, prompts, keys, options, allowed, min_length, steps: int, stop_token: int | None):
+    """``prompts (N, W')`` -> ``tokens (N, steps)``, ``lengths (N,)``; greedy when ``options`` is None."""
+    initial_state = model.initial_state()
+    fill = 0 if stop_token is None else stop_token
+
+    def one(prompt, key):
+        window, state = _warm_up(model, prompt)
+        tokens = jnp.full((steps,), fill, jnp.int32)
+
+        def running(carry):
+            t, _, _, _, done = carry
+            return (t < steps) & ~done
+
+        def step(carry):
+            t, window, state, tokens, _ = carry
+            logits, next_state = model(window, state)
+            may = allowed
+            if stop_token is not None:
+                may = may.at[stop_token].set(allowed[stop_token] & (t >= min_length))
+            logits = jnp.where(may, logits, -jnp.inf)
+            if options is None:
+                token = jnp.argmax(logits)
+            else:
+                token = _choose(logits, jax.random.fold_in(key, t), *options)
+            token = token.astype(jnp.int32)
+            done = (token == stop_token) if stop_token is not None else jnp.bool_(False)
+            window = jnp.concatenate([window[1:], token[None].astype(window.dtype)])
+            state = next_state if model.stateful else initial_state
+            return t + 1, window, state, tokens.at[t].set(token), done
+
+        carry = (jnp.int32(0), window, state, tokens, jnp.bool_(False))
+        length, _, _, tokens, _ = jax.lax.while_loop(running, step, carry)
+        return tokens, length
+
+    return jax.vmap(one)(prompts, keys)

@@ -12,7 +12,7 @@ replay the whole song::
     sweep.runs[3]               # seed 3's RunResult, the same as nabiya.run("stateful2", seed=3)
 
 Every seed trains exactly as :func:`nabiya.run` trains it with that seed, bit for bit: the
-seeds of one window size share one compiled program (:func:`nabiya.train.train_many`), and
+seeds of one window size share one compiled program (:func:`nabiya.training.train_many`), and
 each seed's predictions are made as ``run`` makes them. Each window size compiles its own
 program, since a window's size is an array's shape.
 """
@@ -208,7 +208,7 @@ def sweep(
         from nabiya.fileio import ensure_directory
 
         ensure_directory(out)
-    from nabiya.train import train_many
+    from nabiya.training import train_many
 
     started = time.perf_counter()
     runs, used_workers = [], 1

@@ -41,7 +41,7 @@ CODES_PER_LINE = 16
 _HEADER_COMMENT = re.compile(r"%\s*(title|tempo|meter|key|pickup)\s*:(.*)", re.IGNORECASE)
 
 
-def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song:
+def read_song(path: str | os.PathLike, *, tune: str | int | None = None, repeats: str = "written") -> Song:
     """Read a melody from a file, in the format its extension names.
 
     Args:
@@ -49,6 +49,10 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
             ``.txt``/``.notes`` or ``.jsonl`` (folk corpus) file.
         tune: for files of many tunes: an ABC tune's ``X:`` number (int or digits) or
             title (any case); a corpus tune's id, title or line number. The first when None.
+        repeats: ``"written"`` (the default: each section once, first and second endings
+            both, in written order, as printed) or ``"played"`` (repeats and endings played
+            pass by pass): for ABC and MusicXML. MIDI is always as played and note codes
+            have no repeats; the folk corpus keeps its notes as written only.
 
     Returns:
         The song: notes with exact durations (rests have ``pitch=None``), the title and
@@ -74,15 +78,20 @@ def read_song(path: str | os.PathLike, *, tune: str | int | None = None) -> Song
     if tune is not None and suffix not in (".abc", ".jsonl"):
         raise NabiyaError(f"{path}: a tune can be chosen only in .abc files and the folk corpus (.jsonl)")
     source = str(path)
+    if repeats not in ("written", "played"):
+        raise NabiyaError(f"repeats must be 'written' or 'played', not {repeats!r}")
+    if repeats == "played" and suffix == ".jsonl":
+        raise NabiyaError(f"{path}: the folk corpus keeps each tune's notes as written, without its repeat signs: "
+                          "read it with repeats='written'")  # fmt: skip
     if suffix == ".jsonl":
         from nabiya.music.corpus import read_corpus_song
 
         os.close(_open_regular_file(path, source))  # the corpus is read line by line: only check what it is
         return read_corpus_song(path, tune=tune)
-    return song_from_bytes(read_file_bytes(path, source), source, tune=tune)
+    return song_from_bytes(read_file_bytes(path, source), source, tune=tune, repeats=repeats)
 
 
-def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None) -> Song:
+def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None, repeats: str = "written") -> Song:
     """Read a melody from a file's contents, in the format the file name's extension names.
 
     What :func:`read_song` does once it has read the file, for melodies that never were a
@@ -93,6 +102,7 @@ def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None) ->
         data: the file's bytes.
         name: the file's name (``'tune.abc'``), as it should appear in messages.
         tune: for ABC files of many tunes: the ``X:`` number or title (the first when None).
+        repeats: ``"written"`` or ``"played"``, as for :func:`read_song`.
 
     Raises:
         NabiyaError: as :func:`read_song`; ``.jsonl`` corpora are read only from paths.
@@ -109,6 +119,8 @@ def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None) ->
         )
     if tune is not None and suffix != ".abc":
         raise NabiyaError(f"{name}: a tune can be chosen only in .abc files")
+    if repeats not in ("written", "played"):
+        raise NabiyaError(f"repeats must be 'written' or 'played', not {repeats!r}")
     if suffix in (".mid", ".midi"):
         from nabiya.music.midi import song_from_midi
 
@@ -116,14 +128,17 @@ def song_from_bytes(data: bytes, name: str, *, tune: str | int | None = None) ->
     if suffix in (".musicxml", ".xml", ".mxl"):
         from nabiya.music.scores import song_from_musicxml
 
-        return song_from_musicxml(_unzip_musicxml(data, name) if suffix == ".mxl" else data, source=name)
+        score = _unzip_musicxml(data, name) if suffix == ".mxl" else data
+        if repeats == "played":
+            return _song_from_musicxml_played(score, name)
+        return song_from_musicxml(score, source=name)
     text = _decode(data)
     if not text.strip():
         raise NabiyaError(f"{name}: the file is empty")
     if suffix == ".abc":
         from nabiya.music.abc import song_from_abc
 
-        return song_from_abc(text, tune=tune, source=name)
+        return song_from_abc(text, tune=tune, source=name, repeats=repeats)
     return song_from_codes_text(text, source=name)
 
 
@@ -209,7 +224,9 @@ def song_to_bytes(song: Song, suffix: str) -> bytes:
     return song_to_codes_text(song).encode("utf-8")
 
 
-def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: str | int | None = None) -> Song:
+def convert(
+    in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: str | int | None = None, repeats: str = "written"
+) -> Song:
     """Read a song from one file and write it to another; nothing is written if reading fails.
 
     Returns:
@@ -219,7 +236,7 @@ def convert(in_path: str | os.PathLike, out_path: str | os.PathLike, *, tune: st
         >>> convert("tunes.abc", "tune3.mid", tune=3)                    # doctest: +SKIP
         Song(...)
     """
-    song = read_song(in_path, tune=tune)
+    song = read_song(in_path, tune=tune, repeats=repeats)
     write_song(song, out_path)
     return song
 
@@ -293,6 +310,27 @@ def song_to_codes_text(song: Song) -> str:
     for start in range(0, len(codes), CODES_PER_LINE):
         lines.append(" ".join(codes[start : start + CODES_PER_LINE]))
     return "\n".join(lines) + "\n"
+
+
+def _song_from_musicxml_played(data: bytes, source: str) -> Song:
+    """A MusicXML score's melody with its repeats played (music21's ``expandRepeats``)."""
+    import warnings
+
+    from nabiya.music.scores import song_from_score
+
+    try:
+        from music21 import converter
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parseData(data, format="musicxml")
+            parts = list(score.parts) or [score]
+            for part in parts:
+                expanded = part.expandRepeats()
+                score.replace(part, expanded)
+    except Exception as error:  # music21 raises many kinds for bad scores or repeats: report them as one
+        raise NabiyaError(f"{source}: not readable MusicXML, or its repeats cannot be played: {error}") from None
+    return song_from_score(score, source=source)
 
 
 def read_file_bytes(path: str | os.PathLike, source: str | None = None, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:

@@ -311,11 +311,17 @@ def _make_deterministic(root) -> None:
                 encoding.remove(date)
 
 
-def song_to_svg(song: Song, *, colors: Mapping[int, str] | None = None) -> str:
+ENGRAVING_SCALE = 50  # percent of verovio's size: the sheet music of runs and the playground
+_VEROVIO_PAGE_WIDTH = 2100  # verovio's default, in its units: the picture's width at ENGRAVING_SCALE
+
+
+def song_to_svg(song: Song, *, colors: Mapping[int, str] | None = None, scale: int = ENGRAVING_SCALE) -> str:
     """Sheet music of the song as one SVG document, engraved by verovio from MusicXML.
 
     ``colors`` colours some notes, by index into ``song.notes`` (see :func:`song_to_musicxml`):
-    the note heads, stems and flags take the colour.
+    the note heads, stems and flags take the colour. ``scale`` sizes the notes (percent of
+    verovio's own size); the picture keeps its width, so larger notes take more lines. The
+    default fits a children's song on two or three lines; 70 makes colours easier to see.
 
     The page shows the title, and a clef, meter and key. A song of more than
     ``MAX_ENGRAVED_BARS`` bars or ``MAX_ENGRAVED_NOTES`` notes (see :mod:`nabiya.music.limits`)
@@ -341,7 +347,8 @@ def song_to_svg(song: Song, *, colors: Mapping[int, str] | None = None) -> str:
     # One tall page, so that the whole song is one picture; a fixed id seed, so that the
     # same song gives the same file.
     toolkit.setOptions(
-        {"pageHeight": 60000, "adjustPageHeight": True, "scale": 50, "footer": "none", "xmlIdSeed": 1}
+        {"pageHeight": 60000, "adjustPageHeight": True, "scale": scale, "footer": "none", "xmlIdSeed": 1,
+         "pageWidth": round(_VEROVIO_PAGE_WIDTH * ENGRAVING_SCALE / scale)}
     )
     if not toolkit.loadData(song_to_musicxml(song, colors=colors).decode("utf-8")):
         raise NabiyaError(f"verovio could not engrave {song.title or 'the song'}")

@@ -464,3 +464,4 @@ def _train_blocks(params, opt_state, static, windows, targets, keys, first_epoch
 
 _compiled_block = eqx.filter_jit(_train_block, compiler_options=_XLA_CPU_OPTIONS)
 _compiled_blocks = eqx.filter_jit(_train_blocks, compiler_options=_XLA_CPU_OPTIONS)
+
