@@ -286,7 +286,7 @@ class SongAnalysis:
             'window'
         """
         config = _config(preset)
-        return self.assess(config.window, stateful=_is_stateful(config))
+        return self.assess(config.window, stateful=_is_stateful(config), gradient_notes=gradient_reach(config))
 
     def assess_presets(self) -> dict[str, Assessment]:
         """:meth:`assess_preset` for each of the tutorial's presets, by name.
@@ -410,7 +410,8 @@ def assess_preset(tokens: Sequence[Hashable], preset, *, title: str = "") -> Ass
         0.8333333333333334
     """
     config = _config(preset)
-    return assess(tokens, config.window, stateful=_is_stateful(config), title=title)
+    return assess(tokens, config.window, stateful=_is_stateful(config), gradient_notes=gradient_reach(config),
+                  title=title)
 
 
 def _config(preset):
@@ -421,6 +422,20 @@ def _config(preset):
 
 def _is_stateful(config) -> bool:
     return config.model.stateful
+
+
+def gradient_reach(config) -> int:
+    """How many notes before a prediction a config's training backpropagates through, at most.
+
+    One window for the tutorial's presets; through ``K`` windows carried one into the next
+    (``train.backprop_windows``), each starting a note after the one before, ``window + K - 1``.
+
+    Example:
+        >>> from nabiya.config import preset
+        >>> gradient_reach(preset("stateful2")), gradient_reach(preset("stateful2").replace(backprop_windows=32))
+        (4, 35)
+    """
+    return config.window + config.train.backprop_windows - 1
 
 
 def _assessment(report: WindowReport, stateful: bool, gradient_notes: int | None = None) -> Assessment:

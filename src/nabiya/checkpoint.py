@@ -473,7 +473,6 @@ TUTORIAL_SCHEMA: dict[str, Any] = {
                         "epsilon": {**_NUMBER, "exclusiveMinimum": 0, "maximum": 1e6},
                         "epochs_per_block": {**_WHOLE, "minimum": 1, "maximum": MAX_EPOCHS},
                         "backprop_windows": {**_WHOLE, "minimum": 1, "maximum": MAX_SONG_NOTES},
-                        "backprop_mode": {"type": "string"},  # EXPERIMENT
                         "stateful": {"type": "boolean"},  # nabiya 0.1 (format 1) kept it here
                     },
                 },

@@ -79,6 +79,8 @@ examples:
   nabiya run stateful --song ode_to_joy --features onehot
   nabiya run --out runs/latest --force  # replace the earlier run in runs/latest
   nabiya run --song long.mid --no-audio # no WAV files
+  nabiya run --song reel.abc --backprop-windows 32   # the gradient through 32 windows per step
+  nabiya run --song reel.abc --backprop-windows 1    # the tutorial's one window, whatever the song
 
 limits: --epochs 1 to {max_epochs:,}; --seed 0 to 2**32 - 1 (see the README's limits table).
 """.format(presets=_PRESET_LIST, max_epochs=MAX_EPOCHS)
@@ -121,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override the preset's note encoding: index (index / 13), pitch_length (pitch and "
                      "length, the tutorial's two features) or onehot (one input per note, for songs where one "
                      "number per pitch is a poor input)")
+    run.add_argument("--backprop-windows", type=_int, metavar="K",
+                     help="train a stateful preset through K consecutive windows per Adam step, the gradient "
+                     "flowing through the state carried between them (1: the tutorial's one window). Default: "
+                     "1, or more when 'nabiya analyze' finds the song needs more memory than one window per step "
+                     "trains (a line says so)")
     run.add_argument("--save", metavar="FILE",
                      help=f"also save the trained model to FILE, e.g. model{MODEL_SUFFIX} (a safetensors file: "
                      "weights + config + vocabulary, no pickle)")
@@ -410,13 +417,16 @@ def _cmd_run(args) -> int:
         import dataclasses
 
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
+    if args.backprop_windows is not None:
+        config.replace(backprop_windows=args.backprop_windows)  # a bad value fails here, before the song loads
     out = Path(args.out) if args.out else default_run_folder(args.preset)
     _check_outputs(args, out=out, save=args.save)
     song = _load_song(args.song, args.tune, args.repeats)
     prepare(config, song)  # a song too short for the window fails here, before JAX loads
     _say_size(out, [song] * 3, args.audio)
     _use_compilation_cache()
-    result = run(config, song=song, out=out, force=args.force, audio=args.audio, progress=not args.quiet)
+    result = run(config, song=song, out=out, force=args.force, audio=args.audio, progress=not args.quiet,
+                 backprop_windows=args.backprop_windows)  # fmt: skip
     if args.save:
         result.save(args.save)
     from nabiya.display import print_run

@@ -125,7 +125,6 @@ class TrainConfig:
     epsilon: float = 1e-7
     epochs_per_block: int = 100
     backprop_windows: int = 1
-    backprop_mode: str = "chunk"  # EXPERIMENT
 
     def validate(self) -> None:
         if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
@@ -178,10 +177,14 @@ class RunConfig:
             raise NabiyaError(f"a preset's name is text, not {_short(self.preset)}")
         if self.model.stateful and (self.train.batch_size != 1 or self.train.shuffle):
             raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
+        if self.train.backprop_windows > 1 and not self.model.stateful:
+            raise NabiyaError(f"only a stateful model backpropagates through several windows (asked for "
+                              f"{self.train.backprop_windows}): {self.preset} starts every window from a reset state")
         return self
 
-    def replace(self, *, epochs: int | None = None, seed: int | None = None, **changes) -> "RunConfig":
-        """A copy with some fields changed; ``epochs`` reaches into ``train``.
+    def replace(self, *, epochs: int | None = None, seed: int | None = None, backprop_windows: int | None = None,
+                **changes) -> "RunConfig":  # fmt: skip
+        """A copy with some fields changed; ``epochs`` and ``backprop_windows`` reach into ``train``.
 
         Example:
             >>> preset("stateful2").replace(epochs=10).train.epochs
@@ -190,6 +193,9 @@ class RunConfig:
         config = dataclasses.replace(self, **changes)
         if epochs is not None:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        if backprop_windows is not None:
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                           backprop_windows=backprop_windows))
         if seed is not None:
             config = dataclasses.replace(config, seed=seed)
         return config.validate()

@@ -53,13 +53,17 @@ def accuracy_line(result: "RunResult") -> str:
 
 def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None = None, quiet: bool = False) -> None:
     console = _console()
+    choice = result.training_choice
     if quiet:
         console.print(one_line(result) + (f" → {out}" if out else ""), soft_wrap=True)
+        if choice is not None and choice.reason:
+            console.print(choice.reason, soft_wrap=True, markup=False)
         return
     config = result.config
+    windows = config.train.backprop_windows
     console.print(
         f"[bold]{result.song.title or 'song'}[/] · {config.preset} · {config.train.epochs} epochs · seed {config.seed} "
-        f"· {len(result.song)} notes"
+        f"· {len(result.song)} notes" + (f" · {windows} windows per step" if windows > 1 else "")
     )
     console.print(accuracy_line(result) + f" · trained in {result.train_seconds:.2f} s (compilation included)")
     limit = window_limit(result)

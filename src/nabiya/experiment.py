@@ -15,6 +15,7 @@ through its feature encoding) -> predicted token indices -> notes -> song.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from nabiya.music.note import Note
 from nabiya.music.song import Song
 
 if TYPE_CHECKING:
+    from nabiya.memory import TrainingChoice
     from nabiya.report import Table
 
 
@@ -107,6 +109,8 @@ class RunResult:
         train_seconds: wall time of training, compilation included (printed, and kept
             here, but not written to the run folder, which the same run always writes
             byte for byte the same).
+        training_choice: for :func:`run`, the :class:`~nabiya.memory.TrainingChoice`: whether the
+            song's analysis changed the preset's training setting, and why.
     """
 
     config: RunConfig
@@ -119,6 +123,7 @@ class RunResult:
     one_step: Prediction
     full_song: Prediction
     train_seconds: float
+    training_choice: "TrainingChoice | None" = None
 
     @property
     def preset(self) -> str:
@@ -159,6 +164,7 @@ class RunResult:
             "accuracy_history": [float(x) for x in self.accuracy_history],
             "vocabulary": self.vocabulary.to_json(),
             "config": self.config.to_json(),
+            **({"training_choice": self.training_choice.to_json()} if self.training_choice else {}),
         }
 
     def prediction_song(self, which: str) -> Song:
@@ -259,8 +265,15 @@ def run(
     force: bool = False,
     audio: bool = True,
     progress: bool | Callable[[int, int, float, float], None] = True,
+    backprop_windows: int | None = None,
 ) -> RunResult:
     """Train a model on a song, then predict one step at a time and the full song.
+
+    A stateful preset on a song that needs more memory than one window per step trains
+    (verdict ``'beyond'``, see :func:`analyze`) backpropagates through several windows per
+    step instead, chosen before training (see :mod:`nabiya.memory`); the choice and its
+    reason are printed with the progress bar and kept in ``result.training_choice``.
+    ``backprop_windows`` overrides it. The tutorial's songs train as the tutorial did.
 
     Args:
         preset: ``'mlp'``, ``'lstm'``, ``'stateful'``, ``'stateful2'`` (default), or a RunConfig.
@@ -273,6 +286,8 @@ def run(
         audio: write WAV files (``False``: leave them out).
         progress: show a progress bar (``True``), nothing (``False``), or call a function
             ``f(epochs_done, epochs_total, loss, accuracy)`` after each block of epochs.
+        backprop_windows: train a stateful preset through this many windows per Adam step
+            (``1``: the tutorial's one window, whatever the song); default: chosen from the song.
 
     Returns:
         The :class:`RunResult`.
@@ -288,10 +303,16 @@ def run(
     config = config.replace(epochs=epochs, seed=seed)
     song = resolve_song(song)
     data = prepare(config, song)  # bad songs fail here, before any training or output
+    from nabiya.memory import choose_training
+
+    choice = choose_training(config, song.notes, backprop_windows=backprop_windows, title=song.title)
+    config = choice.config
     if out is not None:
         from nabiya.fileio import check_output_folder
 
         check_output_folder(out, force=force, what="run folder")  # fail before training; create nothing
+    if choice.reason and progress is True:
+        print(choice.reason, flush=True)
     import contextlib
 
     with contextlib.ExitStack() as stack:
@@ -317,6 +338,7 @@ def run(
                 result = _train_and_predict(config, song, data, report, while_training)
         else:
             result = _train_and_predict(config, song, data, progress or None, while_training)
+        result = dataclasses.replace(result, training_choice=choice)
         if out is not None:
             result.write(out, force=force, audio=audio, song_files=song_files, helpers=helpers[0])
     return result

@@ -10,6 +10,13 @@ Two regimes, as in the tutorial:
   next; the state is reset at the start of each epoch. As in Keras, the state handed on
   is the one computed by the forward pass, before that step's update, and no gradient
   flows back into it (truncated backpropagation over one window).
+- **stateful, through several windows** (``backprop_windows = K > 1``, not the tutorial's):
+  the windows still go in song order with the state carried, but ``K`` consecutive windows
+  make one Adam step, the gradient flowing back through the state carried between them
+  (truncated backpropagation through time over ``K`` windows); between two such chunks the
+  state is carried without gradient. For songs whose identical passages are told apart only
+  by notes further back than one window (see :mod:`nabiya.analysis`). ``K = 1`` is the
+  regime above, bit for bit.
 
 Which regime a model trains in is the model's own ``stateful`` flag (see
 :mod:`nabiya.models`). The trainer knows nothing of melodies: it sees windows of token
@@ -251,8 +258,7 @@ def _block_arguments(config: TrainConfig):
     hyperparameters = tuple(
         jnp.float32(value) for value in (config.learning_rate, config.beta1, config.beta2, config.epsilon)
     )
-    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle, config.backprop_windows,
-                                config.backprop_mode)
+    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle, config.backprop_windows)
     return hyperparameters, structure, jnp.asarray(config.epochs, dtype=jnp.int32)
 
 
@@ -264,7 +270,6 @@ class _BlockStructure:
     batch_size: int
     shuffle: bool
     backprop_windows: int = 1
-    backprop_mode: str = "chunk"
 
 
 # Compiled once per model structure: run eagerly, the zeros of each parameter's shape compile
@@ -349,47 +354,6 @@ def _train_block(
         )
         return params, opt_state, loss_sums.sum() / n_samples, correct_sums.sum() / n_samples
 
-    def sliding_epoch(params, opt_state, epoch):
-        # One Adam step per window, as the tutorial's, but its gradient flows back through the
-        # k - 1 windows before it, from the state carried into the first of them.
-        k = structure.backprop_windows
-        padded = jnp.concatenate([jnp.zeros((k - 1, windows.shape[1]), windows.dtype), windows])
-        valid = jnp.concatenate([jnp.zeros(k - 1, bool), jnp.ones(n_samples, bool)])
-
-        def span_loss(params, state, index, target):
-            model = eqx.combine(params, static)
-            span = jax.lax.dynamic_slice_in_dim(padded, index, k)
-            span_valid = jax.lax.dynamic_slice_in_dim(valid, index, k)
-
-            def one(state, sample):
-                window, ok = sample
-                _, new_state = model(window, state)
-                state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
-                return state, state
-
-            state, states = jax.lax.scan(one, state, (span[:-1], span_valid[:-1]))
-            logits, _ = model(span[-1], state)
-            # The next step starts one window later: from the state after this span's first window.
-            # (a padding window left the state as it was, so states[0] is right there too).
-            after_first = jax.tree.map(lambda leaf: leaf[0], states)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, target), (after_first, logits)
-
-        def step(carry, sample):
-            params, opt_state, state = carry
-            index, target = sample
-            (loss, (next_state, logits)), grads = jax.value_and_grad(span_loss, has_aux=True)(
-                params, state, index, target
-            )
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state, jax.lax.stop_gradient(next_state)), (loss, jnp.argmax(logits) == target)
-
-        initial_state = eqx.combine(params, static).initial_state()
-        (params, opt_state, _), (losses, correct) = jax.lax.scan(
-            step, (params, opt_state, initial_state), (jnp.arange(n_samples), targets)
-        )
-        return params, opt_state, losses.mean(), correct.mean()
-
     def batched_epoch(params, opt_state, epoch):
         batch_size = structure.batch_size
         n_batches = -(-n_samples // batch_size)
@@ -430,7 +394,7 @@ def _train_block(
     elif structure.backprop_windows == 1:
         run_epoch = stateful_epoch  # the tutorial's: kept as it was, bit for bit
     else:
-        run_epoch = chunked_epoch if structure.backprop_mode == "chunk" else sliding_epoch
+        run_epoch = chunked_epoch
 
     def epoch_body(carry, epoch):
         params, opt_state = carry

@@ -1,0 +1,89 @@
+"""Songs that need more memory: the training setting a run chooses from the song's analysis.
+
+The tutorial's stateful presets train one window per Adam step, with no gradient into the
+state a window receives (see :mod:`nabiya.training`). A song whose identical passages are told
+apart only by notes far before the window (verdict ``'beyond'`` in :mod:`nabiya.analysis`) is
+then not reliably memorised. For such a song, and only then, a run backpropagates through
+``CHOSEN_BACKPROP_WINDOWS`` windows per step (``TrainConfig.backprop_windows``), which was
+measured to memorise such tunes more often than more epochs or a wider state
+(``benchmarks/memory_settings.py``; the table is in benchmarks/README.md). Every other song,
+나비야 among them, trains exactly as the tutorial's presets do.
+
+The choice is made before training, from the notes alone (no JAX), and said in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+from nabiya.config import RunConfig
+
+# Windows per Adam step chosen for songs beyond one-window training; see the module docstring.
+CHOSEN_BACKPROP_WINDOWS = 32
+
+
+@dataclass(frozen=True)
+class TrainingChoice:
+    """The config a run trains with, and why.
+
+    Attributes:
+        config: the run config to train with (the given one, or with ``backprop_windows`` set).
+        chosen: whether the analysis changed the setting (False when it was kept or given).
+        reason: one line for a person when the analysis changed it, else ``''``.
+    """
+
+    config: RunConfig
+    chosen: bool = False
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        """What ``summary.json`` records: the windows per step, and whether and why they were chosen."""
+        return {"backprop_windows": self.config.train.backprop_windows, "chosen": self.chosen, "reason": self.reason}
+
+
+def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_windows: int | None = None,
+                    title: str = "") -> TrainingChoice:  # fmt: skip
+    """The training setting for a song: the config's own, unless its song needs more memory.
+
+    Args:
+        config: the preset's config.
+        notes: the song's notes (any hashable tokens, e.g. ``song.notes``).
+        backprop_windows: an explicit setting; it overrides the choice (``1``: the
+            tutorial's one window per step, whatever the song).
+        title: the song's title, for the reason.
+
+    Returns:
+        A :class:`TrainingChoice`. The config changes only for a stateful config that trains
+        one window per step on a song the analysis finds ``'beyond'`` its reach.
+
+    Raises:
+        NabiyaError: for an explicit setting that is not a whole number from 1, or more than
+            one window for a stateless preset.
+
+    Example:
+        >>> phrase = list(range(25))
+        >>> choice = choose_training(preset("stateful2"), phrase + ["x"] + phrase + ["y"])
+        >>> choice.config.train.backprop_windows, choice.chosen
+        (32, True)
+        >>> choose_training(preset("stateful2"), list("abcabd")).chosen
+        False
+    """
+    from nabiya.analysis import assess, assess_preset
+
+    if backprop_windows is not None:
+        return TrainingChoice(config.replace(backprop_windows=backprop_windows))
+    if not config.model.stateful or config.train.backprop_windows != 1:
+        return TrainingChoice(config)
+    before = assess_preset(notes, config, title=title)
+    if before.verdict != "beyond":
+        return TrainingChoice(config)
+    chosen = config.replace(backprop_windows=CHOSEN_BACKPROP_WINDOWS)
+    after = assess(notes, chosen.window, stateful=True, gradient_notes=before.window + CHOSEN_BACKPROP_WINDOWS - 1)
+    reason = (
+        f"{title or 'the song'} needs {before.memory_notes} notes of memory, {before.untrained_notes} beyond the "
+        f"{before.gradient_notes} one window per step trains (nabiya analyze: beyond): training through "
+        f"{CHOSEN_BACKPROP_WINDOWS} windows per step instead, which reach {after.gradient_notes} "
+        "(--backprop-windows 1: the tutorial's)"
+    )
+    return TrainingChoice(chosen, True, reason)
