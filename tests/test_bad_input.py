@@ -88,6 +88,11 @@ for label, value in {"-1": "-1", "2**32": str(2**32), "2**70": str(2**70)}.items
 for name in ("nosuch", "MLP", "stateful3", ""):
     bad(f"run: preset {name!r}", *run_(name), names=name or "preset")
 bad("run: --features", *run_("--features", "embedding"), names="embedding")
+for label, value in {"0": "0", "-1": "-1", "100001": "100001"}.items():
+    bad(f"run: --backprop-windows {label}", *run_("--backprop-windows", value), names="backprop windows")
+bad("run: --backprop-windows words", *run_("--backprop-windows", "x"), names="--backprop-windows")
+bad("run: --backprop-windows for a stateless preset", *run_("mlp", "--backprop-windows", "8"),
+    names="backprop windows 8: only a stateful model")
 bad("run: --tune without --song", *run_("--tune", "3"), names="--tune")
 bad("compare: --tune without --song", *compare_("--tune", "3"), names="--tune")
 bad("run: unknown option", *run_("--frobnicate"), names="--frobnicate")
@@ -372,6 +377,8 @@ MODEL_EDITS = {
     "config window 10**6": dict(document=_set("config.window", 10**6)),
     "seed -1": dict(document=_set("config.seed", -1)),
     "seed 2**40": dict(document=_set("config.seed", 2**40)),
+    "backprop_windows 0": dict(document=_set("config.train.backprop_windows", 0)),
+    "backprop_windows 'many'": dict(document=_set("config.train.backprop_windows", "many")),
     "epochs 0": dict(document=_set("config.train.epochs", 0)),
     "learning rate -1": dict(document=_set("config.train.learning_rate", -1)),
     "an unknown config field": dict(document=_set("config.model.dropout", 0.5)),

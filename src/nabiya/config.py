@@ -142,7 +142,7 @@ class TrainConfig:
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.epsilon > 0):
             raise NabiyaError("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0")
         check_whole_number(self.epochs_per_block, "epochs per block", minimum=1, maximum=MAX_EPOCHS)
-        check_whole_number(self.backprop_windows, "the windows backpropagated through", minimum=1,
+        check_whole_number(self.backprop_windows, "backprop windows (windows per Adam step)", minimum=1,
                            maximum=MAX_GENERATE_NOTES)
 
 
@@ -178,8 +178,8 @@ class RunConfig:
         if self.model.stateful and (self.train.batch_size != 1 or self.train.shuffle):
             raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
         if self.train.backprop_windows > 1 and not self.model.stateful:
-            raise NabiyaError(f"only a stateful model backpropagates through several windows (asked for "
-                              f"{self.train.backprop_windows}): {self.preset} starts every window from a reset state")
+            raise NabiyaError(f"backprop windows {self.train.backprop_windows}: only a stateful model backpropagates "
+                              f"through several windows, and {self.preset} starts every window from a reset state")
         return self
 
     def replace(self, *, epochs: int | None = None, seed: int | None = None, backprop_windows: int | None = None,

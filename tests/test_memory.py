@@ -1,0 +1,99 @@
+"""Songs that need more memory: the analysis chooses the training setting before training.
+
+Made-up songs whose verdict is known by hand; 나비야, which keeps the tutorial's setting; a real
+reel from music21's ABC books that the tutorial's one window per step does not memorise and the
+chosen setting does; the option that overrides the choice; and the saved model's record of it.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+import nabiya
+from model_files import rewrite_model
+from nabiya.checkpoint import load_model
+from nabiya.cli import main
+from nabiya.experiment import resolve_song
+from nabiya.memory import CHOSEN_BACKPROP_WINDOWS, choose_training
+
+# Twenty-two notes, then c16; the same 22 notes, then g16. Telling c16's place from g16's needs the
+# whole phrase and the song's start: 23 notes back, 19 before a 4-note window, all 19 beyond what
+# one window per step trains, more than the 16 the analysis expects an untrained state to keep.
+PHRASE = "c8 d8 e8 f8 g8 a8 b8 c'8 d4 e4 f4 g4 a4 b4 c'4 d2 e2 f2 g2 a2 b2 c'2".split()
+LONG_MEMORY = [*PHRASE, "c16", *PHRASE, "g16"]
+# The same with a 12-note phrase: 13 notes back, 9 before the window, within the 16.
+SHORT_MEMORY = [*PHRASE[:12], "c16", *PHRASE[:12], "g16"]
+
+
+def _notes(codes):
+    return resolve_song(codes).notes
+
+
+def test_a_song_beyond_one_window_per_step_is_trained_through_several_windows():
+    choice = choose_training(nabiya.preset("stateful2"), _notes(LONG_MEMORY), title="long")
+    assert choice.chosen and choice.config.train.backprop_windows == CHOSEN_BACKPROP_WINDOWS == 32
+    assert choice.config.replace(backprop_windows=1) == nabiya.preset("stateful2")  # nothing else changed
+    assert choice.reason.startswith("long needs 23 notes of memory, 19 beyond the 4 one window per step trains")
+    assert "32 windows per step" in choice.reason and "--backprop-windows 1" in choice.reason
+    # With the gradient through 32 windows (35 notes), the analysis expects it to be learnt.
+    assert nabiya.analyze(LONG_MEMORY, max_window=4).assess_preset(choice.config).verdict == "state"
+    assert choice.to_json() == {"backprop_windows": 32, "chosen": True, "reason": choice.reason}
+
+
+@pytest.mark.parametrize("name, codes", [("stateful2", SHORT_MEMORY), ("stateful", SHORT_MEMORY),
+                                         ("mlp", LONG_MEMORY), ("lstm", LONG_MEMORY)])
+def test_other_songs_and_stateless_presets_keep_the_preset(name, codes):
+    # Within reach of the untrained state; or no state to train at all (the window's ceiling instead).
+    choice = choose_training(nabiya.preset(name), _notes(codes))
+    assert not choice.chosen and choice.reason == "" and choice.config == nabiya.preset(name)
+
+
+def test_the_tutorial_presets_on_nabiya_keep_their_setting():
+    for name in nabiya.PRESETS:
+        choice = choose_training(nabiya.preset(name), resolve_song(None).notes)
+        assert choice.config == nabiya.preset(name) and choice.config.train.backprop_windows == 1
+
+
+def test_an_explicit_setting_overrides_the_choice():
+    stateful2 = nabiya.preset("stateful2")
+    kept = choose_training(stateful2, _notes(LONG_MEMORY), backprop_windows=1)
+    assert kept.config == stateful2 and not kept.chosen
+    asked = choose_training(stateful2, _notes(SHORT_MEMORY), backprop_windows=8)
+    assert asked.config.train.backprop_windows == 8 and not asked.chosen
+    with pytest.raises(nabiya.NabiyaError, match="only a stateful model"):
+        choose_training(nabiya.preset("mlp"), _notes(LONG_MEMORY), backprop_windows=8)
+
+
+@pytest.mark.slow  # a run: imports, compiles and trains (2 epochs)
+def test_run_says_what_it_chose_records_it_and_the_model_file_keeps_it(tmp_path, capsys):
+    result = nabiya.run(song=LONG_MEMORY, epochs=2)
+    assert "needs 23 notes of memory" in capsys.readouterr().out  # said before training, with the progress bar
+    assert result.config.train.backprop_windows == 32 and result.training_choice.chosen
+    assert result.summary()["training_choice"] == result.training_choice.to_json()
+    saved = load_model(result.save(tmp_path / "m.safetensors"))
+    assert saved.config.train.backprop_windows == 32 and saved.summary["training_choice"]["backprop_windows"] == 32
+    # A file from before the setting existed (no backprop_windows) loads as the tutorial's one window.
+    older = rewrite_model(tmp_path / "m.safetensors", tmp_path / "older.safetensors",
+                          document=lambda d: d["config"]["train"].pop("backprop_windows"))  # fmt: skip
+    assert load_model(older).config.train.backprop_windows == 1
+
+
+@pytest.mark.slow  # a run through the command line, writing its folder
+def test_the_option_keeps_the_tutorials_setting_on_such_a_song(tmp_path, capsys):
+    code = main(["run", "--song", " ".join(LONG_MEMORY), "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--no-audio", "--backprop-windows", "1", "--quiet"])  # fmt: skip
+    assert code == 0 and "windows per step" not in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["training_choice"] == {"backprop_windows": 1, "chosen": False, "reason": ""}
+
+
+def _music21_tune(book: str, number: int):
+    import music21
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nabiya.read_song(Path(music21.__file__).parent / "corpus" / book, tune=number)
