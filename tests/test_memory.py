@@ -36,7 +36,11 @@ def _notes(codes):
 def test_a_song_beyond_one_window_per_step_is_trained_through_several_windows():
     choice = choose_training(nabiya.preset("stateful2"), _notes(LONG_MEMORY), title="long")
     assert choice.chosen and choice.config.train.backprop_windows == CHOSEN_BACKPROP_WINDOWS == 32
-    assert choice.config.replace(backprop_windows=1) == nabiya.preset("stateful2")  # nothing else changed
+    # Twice the epochs, as fewer Adam steps make an epoch; nothing else changes.
+    assert choice.config.train.epochs == 2 * 2000 and choice.config.replace(backprop_windows=1, epochs=2000) == \
+        nabiya.preset("stateful2")
+    given = choose_training(nabiya.preset("stateful2").replace(epochs=300), _notes(LONG_MEMORY), epochs_given=True)
+    assert given.config.train.epochs == 300 and given.config.train.backprop_windows == 32
     assert choice.reason.startswith("long needs 23 notes of memory, 19 beyond the 4 one window per step trains")
     assert "32 windows per step" in choice.reason and "--backprop-windows 1" in choice.reason
     # With the gradient through 32 windows (35 notes), the analysis expects it to be learnt.

@@ -425,8 +425,8 @@ def _cmd_run(args) -> int:
     prepare(config, song)  # a song too short for the window fails here, before JAX loads
     _say_size(out, [song] * 3, args.audio)
     _use_compilation_cache()
-    result = run(config, song=song, out=out, force=args.force, audio=args.audio, progress=not args.quiet,
-                 backprop_windows=args.backprop_windows)  # fmt: skip
+    result = run(config, song=song, epochs=args.epochs, out=out, force=args.force, audio=args.audio,
+                 progress=not args.quiet, backprop_windows=args.backprop_windows)  # fmt: skip
     if args.save:
         result.save(args.save)
     from nabiya.display import print_run

@@ -278,7 +278,8 @@ def run(
     Args:
         preset: ``'mlp'``, ``'lstm'``, ``'stateful'``, ``'stateful2'`` (default), or a RunConfig.
         song: the melody to learn (default 나비야): a Song, a built-in song's name, a file, or note codes.
-        epochs: overrides the preset's 2000.
+        epochs: overrides the preset's 2000 (and keeps them when the song's analysis chooses
+            another setting, which otherwise trains for twice the config's epochs).
         seed: overrides the preset's seed 5.
         out: when given, the run folder is written there (see :meth:`RunResult.write`);
             it is checked before training and appears only when the run succeeded.
@@ -305,7 +306,8 @@ def run(
     data = prepare(config, song)  # bad songs fail here, before any training or output
     from nabiya.memory import choose_training
 
-    choice = choose_training(config, song.notes, backprop_windows=backprop_windows, title=song.title)
+    choice = choose_training(config, song.notes, backprop_windows=backprop_windows, epochs_given=epochs is not None,
+                             title=song.title)  # fmt: skip
     config = choice.config
     if out is not None:
         from nabiya.fileio import check_output_folder
@@ -563,7 +565,7 @@ def compare(
         from nabiya.fileio import check_output_folder
 
         check_output_folder(out, force=force, what="comparison folder")
-    results = tuple(run(config, song=song, progress=progress) for config in configs)
+    results = tuple(run(config, song=song, epochs=epochs, progress=progress) for config in configs)
     comparison = Comparison(results)
     if out is not None:
         comparison.write(out, force=force, audio=audio)

@@ -17,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
-from nabiya.config import RunConfig
+from nabiya.config import MAX_EPOCHS, RunConfig
 
-# Windows per Adam step chosen for songs beyond one-window training; see the module docstring.
+# Windows per Adam step chosen for songs beyond one-window training, and how many times the
+# config's epochs they train for (unless epochs are given): see the module docstring.
 CHOSEN_BACKPROP_WINDOWS = 32
+CHOSEN_EPOCHS_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class TrainingChoice:
 
 
 def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_windows: int | None = None,
-                    title: str = "") -> TrainingChoice:  # fmt: skip
+                    epochs_given: bool = False, title: str = "") -> TrainingChoice:  # fmt: skip
     """The training setting for a song: the config's own, unless its song needs more memory.
 
     Args:
@@ -51,6 +53,9 @@ def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_wi
         notes: the song's notes (any hashable tokens, e.g. ``song.notes``).
         backprop_windows: an explicit setting; it overrides the choice (``1``: the
             tutorial's one window per step, whatever the song).
+        epochs_given: the config's epochs were asked for: keep them. Otherwise a chosen
+            setting trains ``CHOSEN_EPOCHS_FACTOR`` times as many (one Adam step per
+            ``CHOSEN_BACKPROP_WINDOWS`` windows makes fewer steps per epoch).
         title: the song's title, for the reason.
 
     Returns:
@@ -62,6 +67,7 @@ def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_wi
             one window for a stateless preset.
 
     Example:
+        >>> from nabiya.config import preset
         >>> phrase = list(range(25))
         >>> choice = choose_training(preset("stateful2"), phrase + ["x"] + phrase + ["y"])
         >>> choice.config.train.backprop_windows, choice.chosen
@@ -78,12 +84,14 @@ def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_wi
     before = assess_preset(notes, config, title=title)
     if before.verdict != "beyond":
         return TrainingChoice(config)
-    chosen = config.replace(backprop_windows=CHOSEN_BACKPROP_WINDOWS)
+    epochs = config.train.epochs if epochs_given else min(MAX_EPOCHS, config.train.epochs * CHOSEN_EPOCHS_FACTOR)
+    chosen = config.replace(backprop_windows=CHOSEN_BACKPROP_WINDOWS, epochs=epochs)
     after = assess(notes, chosen.window, stateful=True, gradient_notes=before.window + CHOSEN_BACKPROP_WINDOWS - 1)
     reason = (
         f"{title or 'the song'} needs {before.memory_notes} notes of memory, {before.untrained_notes} beyond the "
         f"{before.gradient_notes} one window per step trains (nabiya analyze: beyond): training through "
-        f"{CHOSEN_BACKPROP_WINDOWS} windows per step instead, which reach {after.gradient_notes} "
-        "(--backprop-windows 1: the tutorial's)"
+        f"{CHOSEN_BACKPROP_WINDOWS} windows per step instead, which reach {after.gradient_notes}"
+        + (f", for {epochs} epochs" if epochs != config.train.epochs else "")
+        + " (--backprop-windows 1: the tutorial's)"
     )
     return TrainingChoice(chosen, True, reason)
