@@ -216,6 +216,8 @@ def print_analysis(analysis, *, window: int = 4) -> None:
             )
             console.print(f"  {_codes_text(entry.notes)}  → {followers}", soft_wrap=True)
     console.print("\n" + describe_memory(analysis, window), soft_wrap=True)
+    from nabiya.memory import CHOSEN_BACKPROP_WINDOWS
+
     lines: dict[str, list[str]] = {}
     for name, config in PRESETS.items():
         verdict = analysis.assess_preset(config)
@@ -227,7 +229,8 @@ def print_analysis(analysis, *, window: int = 4) -> None:
             text = (f"the carried state must hold {_plural(verdict.carried_notes, 'note')} from before the window: "
                     + ("expected to reach 100%" if verdict.expected_to_suffice else
                        f"more than the {UNTRAINED_CARRY_NOTES} its one-window training was measured to learn; "
-                       "not expected to reach 100%"))
+                       f"not expected to reach 100%, so nabiya run trains it through {CHOSEN_BACKPROP_WINDOWS} "
+                       "windows per step"))
         lines.setdefault(text, []).append(f"{name} (window {config.window})")
     console.print("the presets:")
     for text, names in lines.items():
