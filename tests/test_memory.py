@@ -121,8 +121,8 @@ def test_the_analysis_chooses_in_advance_for_a_reel_from_music21():
 
 @pytest.mark.slow  # two trainings of 2000 and 4000 epochs
 def test_a_reel_the_tutorials_setting_does_not_memorise_and_the_chosen_one_does():
-    # Seed 6: the tutorial's setting gets 48 of the 52 notes of the full song (seed 5 happens to get
-    # all of them on this excerpt; on the whole reel both fail, see benchmarks/README.md).
+    # Seed 6: the tutorial's setting gets 48 of the 52 notes of the full song, with 2000 epochs or 4000
+    # (seed 5 happens to get all of them with 2000; on the whole reel both fail: benchmarks/README.md).
     song = _first_strain_of_the_roving_bachelor()
     tutorial = nabiya.run("stateful2", song=song, seed=6, backprop_windows=1, progress=False)
     assert tutorial.accuracy < 1.0 and tutorial.full_song.matches < len(tutorial.full_song.notes)
