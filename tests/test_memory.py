@@ -129,3 +129,53 @@ def test_a_reel_the_tutorials_setting_does_not_memorise_and_the_chosen_one_does(
     chosen = nabiya.run("stateful2", song=song, seed=6, progress=False)
     assert chosen.config.train.backprop_windows == 32 and chosen.config.train.epochs == 4000
     assert chosen.accuracy == 1.0 and chosen.full_song.matches == len(chosen.full_song.notes) == 52
+
+
+@pytest.mark.slow  # compiles the training loop and a reference
+def test_training_through_several_windows_equals_a_step_by_step_reference():
+    """16 windows per Adam step (the last step 2: 나비야 has 50), the gradient through the state carried
+    between them, the state handed on without gradient from one step to the next, reset each epoch."""
+    import dataclasses
+
+    import equinox as eqx
+    import jax
+    import numpy as np
+    import optax
+
+    from nabiya.experiment import build_model, prepare
+    from nabiya.models import trainable
+    from nabiya.training import make_optimizer, train
+
+    config = nabiya.preset("stateful2").replace(backprop_windows=16)
+    data = prepare(config, resolve_song(None))
+    model, _ = build_model(config, data)
+    inputs, targets = data.windows.inputs, data.windows.targets
+    train_config = dataclasses.replace(config.train, epochs=2)
+    compiled = train(model, inputs, targets, train_config, key=jax.random.key(0))
+
+    optimizer = make_optimizer(train_config)
+    params, static = eqx.partition(model, trainable(model))
+    opt_state = optimizer.init(params)
+
+    def chunk_loss(params, windows, chunk_targets, state):
+        m = eqx.combine(params, static)
+        losses = []
+        for window, target in zip(windows, chunk_targets):
+            logits, state = m(window, state)
+            losses.append(optax.softmax_cross_entropy_with_integer_labels(logits, target))
+        return sum(losses) / len(losses), (state, sum(losses))
+
+    grad_fn = jax.jit(jax.value_and_grad(chunk_loss, has_aux=True))  # compiled twice: chunks of 16 and of 2
+    history = []
+    for _ in range(2):
+        state, total = model.initial_state(), 0.0
+        for start in range(0, len(targets), 16):
+            (_, (state, loss_sum)), grads = grad_fn(params, inputs[start : start + 16], targets[start : start + 16],
+                                                    state)  # fmt: skip
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            total += float(loss_sum)
+        history.append(total / len(targets))
+    np.testing.assert_allclose(compiled.loss_history, history, rtol=1e-4)
+    reference = eqx.combine(params, static)
+    np.testing.assert_allclose(compiled.model.cell.weight_hh, reference.cell.weight_hh, rtol=1e-3, atol=1e-5)
