@@ -15,6 +15,11 @@ Every seed trains exactly as :func:`nabiya.run` trains it with that seed, bit fo
 seeds of one window size share one compiled program (:func:`nabiya.training.train_many`), and
 each seed's predictions are made as ``run`` makes them. Each window size compiles its own
 program, since a window's size is an array's shape.
+
+A sweep trains the config as given: unlike ``run``, it chooses no other training setting for a
+song that needs more memory (:mod:`nabiya.memory`). For such a song, pass the setting, e.g.
+``nabiya.preset("stateful2").replace(backprop_windows=32, epochs=4000)``, and ``run`` with the
+same setting (``backprop_windows=32, epochs=4000``) gives the same numbers.
 """
 
 from __future__ import annotations
