@@ -318,7 +318,7 @@ def _train_block(
     def chunked_epoch(params, opt_state, epoch):
         # k consecutive windows per Adam step, the state carried through them with its gradient;
         # between chunks the state is carried without one. The last chunk is padded and masked.
-        k = structure.backprop_windows
+        k = min(structure.backprop_windows, n_samples)  # more than the song's windows: the whole song per step
         n_chunks = -(-n_samples // k)
         padding = n_chunks * k - n_samples
         chunk_windows = jnp.concatenate([windows, jnp.zeros((padding, windows.shape[1]), windows.dtype)])
