@@ -6,8 +6,8 @@ apart only by notes far before the window (verdict ``'beyond'`` in :mod:`nabiya.
 then not reliably memorised. For such a song, and only then, a run backpropagates through
 ``CHOSEN_BACKPROP_WINDOWS`` windows per step (``TrainConfig.backprop_windows``) for
 ``CHOSEN_EPOCHS_FACTOR`` times the epochs: on real reels of music21's ABC books that memorised
-4 seeds of 4 where twice the epochs alone memorised 2, 32 windows per step alone 1 and the
-tutorial's setting none (``benchmarks/memory_settings.py``; the table is in benchmarks/README.md).
+4 seeds of 4 where a state twice as wide memorised 3 (at twice the cost), twice the epochs
+alone 2, 32 windows per step alone 1 and the tutorial's setting none (``benchmarks/memory_settings.py``; the table is in benchmarks/README.md).
 Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
 
 The choice is made before training, from the notes alone (no JAX), and said in one line.
