@@ -26,6 +26,8 @@ _EXPORTS = {
     "compare": "nabiya.experiment",
     "analyze": "nabiya.experiment",
     "SongAnalysis": "nabiya.analysis",
+    "choose_training": "nabiya.memory",
+    "TrainingChoice": "nabiya.memory",
     "sweep": "nabiya.sweeps",
     "SweepResult": "nabiya.sweeps",
     "RunResult": "nabiya.experiment",
