@@ -1,0 +1,222 @@
+"""Training on several devices and processes (JAX's distributed runtime): the same numbers, one writer, clean faults.
+
+The processes are real ones on loopback, started as a user starts them
+(``nabiya train ... --coordinator 127.0.0.1:PORT --num-processes 2 --process-id I``); several
+devices in one process are simulated with ``XLA_FLAGS=--xla_force_host_platform_device_count``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.numpy
+from conftest import CORPUS_SAMPLE, TINY_CORPUS_RUN
+
+from nabiya.batches import PackedWindows, TuneStreams
+from nabiya.corpus_train import train
+
+# TINY_CORPUS_RUN as command-line options (the run of the tiny_corpus_run fixture).
+TINY_OPTIONS = ["--corpus", CORPUS_SAMPLE, "--split", "60/20/20", "--split-seed", "2", "--min-count", "1",
+                "--size", "24", "--layers", "1", "--embedding-size", "8", "--batch-size", "4", "--length", "16",
+                "--steps-per-block", "5", "--validate-every", "10", "--checkpoint-every", "10", "--quiet"]  # fmt: skip
+# Float tolerance: 1 and 2 devices sum the batch's gradients in another order (measured: 2.4e-7 at most).
+RTOL, ATOL = 1e-5, 1e-6
+# A process that lost another must stop within this (the runtime's own detection is immediate).
+STOP_SECONDS = 30
+
+
+def _environment(**extra: str) -> dict:
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    return dict(os.environ, PYTHONPATH=source + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Processes:
+    """``nabiya train`` in ``count`` processes on loopback; every process is killed when the block ends."""
+
+    def __init__(self, count: int, *args: str, peer_timeout: int = 30, extra: dict | None = None) -> None:
+        self.args, self.count, self.peer_timeout = args, count, peer_timeout
+        self.extra = extra or {}
+        self.running: list[subprocess.Popen] = []
+
+    def __enter__(self) -> list[subprocess.Popen]:
+        port = _free_port()
+        for index in range(self.count):
+            launch = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(self.count),
+                      "--process-id", str(index), "--peer-timeout", str(self.peer_timeout)]  # fmt: skip
+            args = self.extra.get(index, self.args)
+            self.running.append(subprocess.Popen([sys.executable, "-m", "nabiya", "train", *args, *launch],
+                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                 env=_environment()))  # fmt: skip
+        return self.running
+
+    def __exit__(self, *exc) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+
+
+def _finish(processes, seconds: float = 300) -> list[tuple[int, str, str]]:
+    return [(process.wait(timeout=seconds), *process.communicate()) for process in processes]
+
+
+def _tensors(path: Path) -> dict:
+    return safetensors.numpy.load_file(str(path))
+
+
+def _assert_close_tensors(first: Path, second: Path) -> None:
+    a, b = _tensors(first), _tensors(second)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+def _checkpoint_step(folder: Path) -> int:
+    with open(folder / "checkpoint.safetensors", "rb") as file:
+        size = int.from_bytes(file.read(8), "little")
+        return json.loads(json.loads(file.read(size))["__metadata__"]["nabiya"])["step"]
+
+
+def _wait_for_checkpoint(folder: Path, processes, *, after: int = 0, seconds: float = 240) -> None:
+    """Until the run's checkpoint is of a step after ``after``."""
+    deadline = time.monotonic() + seconds
+    while not ((folder / "checkpoint.safetensors").exists() and _checkpoint_step(folder) > after):
+        assert all(process.poll() is None for process in processes), [p.communicate() for p in processes]
+        assert time.monotonic() < deadline, f"no checkpoint after step {after} appeared"
+        time.sleep(0.01)
+
+
+# --- each process makes only its rows ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [TuneStreams, PackedWindows])
+def test_a_process_makes_only_its_rows_of_the_global_batch(kind):
+    """The rows a process makes are exactly those rows of the batch one process would make, at any step."""
+    generator = np.random.default_rng(0)
+    tunes = [np.concatenate([[1], generator.integers(3, 20, size=generator.integers(3, 40)), [2]]) for _ in range(30)]
+    scored = np.ones(20, bool)
+    whole, part = (kind(tunes, scored, batch_size=4, length=8, seed=3) for _ in range(2))
+    for step in (0, 1, 7, 25, 3):  # across epochs, in any order
+        rows = part.batch(step, slice(2, 4))
+        assert rows.inputs.shape == (2, 8)
+        for name in ("inputs", "targets", "mask", "score_mask", "resets", "segments", "positions", "tunes"):
+            assert np.array_equal(getattr(rows, name), getattr(whole.batch(step), name)[2:4]), (step, name)
+    evaluation = kind(tunes, scored, batch_size=4, length=8, shuffle=False)
+    for rows, batch in zip(evaluation.epoch(0, slice(0, 2)), evaluation.epoch(0), strict=True):
+        assert np.array_equal(rows.targets, batch.targets[:2])
+
+
+# --- the same numbers on 1 device, 2 devices, 2 processes -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_devices_of_one_process_train_as_one_device_does(tiny_corpus_run, tmp_path):
+    env = _environment(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    odd = subprocess.run([sys.executable, "-m", "nabiya", "train", *TINY_OPTIONS, "--batch-size", "3", "--steps", "40",
+                          "--out", str(tmp_path / "odd")], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert odd.returncode == 2 and odd.stderr == ("nabiya: error: the batch size 3 does not divide among the run's 2 "
+                                                  "devices (2 devices): choose a multiple of 2\n")  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "nabiya", "train", *TINY_OPTIONS, "--steps", "40",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        _assert_close_tensors(tmp_path / "run" / name, tiny_corpus_run.folder / name)
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_one_and_resume_a_run_of_one(tiny_corpus_run, tmp_path):
+    """A run of one process stopped after its first block, resumed on two processes: the weights and the loss
+    curves of the run that one process did alone; process 0 alone writes and prints."""
+    folder = tmp_path / "run"
+    stopped = train(CORPUS_SAMPLE, preset="folk-lstm", out=folder, minutes=1e-9, progress=False, **TINY_CORPUS_RUN)
+    assert stopped.steps == 5
+    with _Processes(2, "--resume", str(folder), "--quiet") as processes:
+        (status_0, out_0, err_0), (status_1, out_1, err_1) = _finish(processes)
+    assert (status_0, status_1) == (0, 0), (err_0, err_1)
+    assert "folk-lstm: 40 steps, finished" in out_0 and (out_1, err_1) == ("", "")
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        _assert_close_tensors(folder / name, tiny_corpus_run.folder / name)
+    curves, alone = (json.loads((path / "curves.json").read_text()) for path in (folder, tiny_corpus_run.folder))
+    assert curves["train_steps"] == alone["train_steps"] and curves["valid_steps"] == alone["valid_steps"]
+    np.testing.assert_allclose(curves["train_nll"], alone["train_nll"], rtol=RTOL)
+    np.testing.assert_allclose(curves["valid_nll"], alone["valid_nll"], rtol=RTOL)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["steps"] == 40 and summary["best_step"] == tiny_corpus_run.best_step
+    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in tiny_corpus_run.folder.iterdir())
+
+
+# --- faults --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_preempted_and_then_a_killed_process_stop_the_run_cleanly_and_it_resumes_on_one(tmp_path):
+    """SIGTERM to one process (a scheduler's preemption) stops both after a checkpoint; resumed on two, killing
+    one (-9) stops the other at once with one line; the run then continues on one process."""
+    folder = tmp_path / "run"
+    run = [*TINY_OPTIONS, "--steps", "100000"]
+    with _Processes(2, *run, "--out", str(folder)) as processes:
+        _wait_for_checkpoint(folder, processes)
+        processes[1].send_signal(signal.SIGTERM)
+        (status_0, out_0, err_0), (status_1, _, _) = _finish(processes, STOP_SECONDS * 4)
+    assert (status_0, status_1) == (0, 0), err_0
+    preempted_at = _checkpoint_step(folder)
+    assert f"nabiya: interrupted at step {preempted_at} of 100000 (checkpoint written); resume with: " \
+           f"nabiya train --resume {folder}" in err_0  # fmt: skip
+
+    with _Processes(2, "--resume", str(folder), "--quiet") as processes:
+        _wait_for_checkpoint(folder, processes, after=preempted_at)
+        processes[1].kill()
+        killed = time.monotonic()
+        status, _, err = _finish(processes[:1], STOP_SECONDS)[0]
+        stopped_after = time.monotonic() - killed
+    assert status == 2 and stopped_after < STOP_SECONDS
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nabiya: error: process 0 of 2 lost contact with another process "
+                                                   "of the run, which died or was killed (")  # fmt: skip
+    assert lines[0].endswith(f"resume the run from its last checkpoint: nabiya train --resume {folder}")
+    killed_at = _checkpoint_step(folder)
+    assert killed_at > preempted_at
+
+    resumed = train(resume=folder, minutes=1e-9, progress=False)  # one process: another number of processes
+    assert resumed.steps == killed_at + 5 and resumed.stopped == "time limit"
+    assert not [path for path in folder.iterdir() if path.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_processes_started_with_different_settings_are_refused_naming_the_difference(tmp_path):
+    run = [*TINY_OPTIONS, "--out", str(tmp_path / "run")]
+    with _Processes(2, *run, "--steps", "40", extra={1: (*run, "--steps", "41")}) as processes:
+        results = _finish(processes, 120)
+    line = ("nabiya: error: the processes disagree on the settings: train.steps is 40 in process 0 but 41 in "
+            "process 1; start every process with the same command and corpus\n")  # fmt: skip
+    assert results == [(2, "", line), (2, "", line)]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_coordinator_that_cannot_be_reached_is_one_line_after_the_timeout(tmp_path):
+    port = _free_port()
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "nabiya", "train", *TINY_OPTIONS, "--out", str(tmp_path / "run"),
+                             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
+                             "--peer-timeout", "2"], capture_output=True, text=True, env=_environment(), timeout=120)  # fmt: skip
+    assert time.monotonic() - started < 60
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"nabiya: error: cannot reach the coordinator 127.0.0.1:{port} within 2 s: is process 0 "
+                             "running there, and are the address and port right?\n")  # fmt: skip
+    assert not (tmp_path / "run").exists()
