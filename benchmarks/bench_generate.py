@@ -10,7 +10,7 @@ The model is the tutorial's stateful2 LSTM(128) with 나비야's vocabulary. By 
 weights are freshly initialised: the work per note (four LSTM steps over the window, a
 softmax, a sort for top-p, a top-k over width x classes for beam search) does not depend on
 the weights, so neither does the time. Every strategy is run once to compile it, then timed
-``--repeats`` times through the public :func:`nabiya.generate.generate`, results copied back
+``--repeats`` times through the public :func:`nabiya.generation.generate`, results copied back
 to numpy; the table shows the median and the fastest run.
 
 "One jitted call per note" is the tutorial's style: Python runs the loop, calls the compiled
@@ -33,10 +33,10 @@ import numpy as np
 from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
-from nabiya.generate import Beam, Greedy, TopP, continue_greedy, generate
+from nabiya.generation import Beam, Greedy, TopP, continue_greedy, generate
 from nabiya.models import make_model
 from nabiya.music.songs import nabiya
-from nabiya.train import train
+from nabiya.training import train
 
 from machine import cpu_name  # benchmarks/machine.py
 

@@ -84,7 +84,7 @@ def nabiya_worker(epochs: int) -> dict:
     import numpy as np
 
     from nabiya.models import make_model
-    from nabiya.train import train
+    from nabiya.training import train
 
     config, inputs, targets, model_args, init_key, train_key, _ = tutorial_data()
     train_config = dataclasses.replace(config.train, epochs=epochs)

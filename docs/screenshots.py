@@ -1,10 +1,12 @@
 """Take the README's screenshots of the playground (run by hand: ``python docs/screenshots.py``).
 
 Starts ``nabiya serve`` on a free port, drives Debian's Chromium headless with Playwright,
-trains the tutorial's MLP on 나비야 (it replays the song wrongly, so the wrong notes show in
-red), and writes two small PNGs beside this file:
+trains the tutorial's MLP on 나비야 (it stops at the 92% a 4-note window allows, so the wrong
+notes show in red), and writes three small PNGs beside this file:
 
-- ``playground.png``: training and predictions, at desktop width;
+- ``playground.png``: training (loss and accuracy, the ceiling dashed) and the one-step
+  prediction, at desktop width;
+- ``playground-analysis.png``: the song analysis, its ambiguous windows marked on the score;
 - ``playground-phone.png``: the top of the page at a phone's width.
 
 Needs ``pip install playwright`` and ``apt-get install chromium`` (and, for Hangul in the
@@ -37,10 +39,22 @@ def wait_until(page, condition: str, seconds: float = 300.0) -> None:
         time.sleep(0.1)
 
 
-def shrink(path: Path, colors: int = 96) -> None:
-    """Fewer colours, same pixels: a screenshot of flat colours compresses several times smaller."""
+def shrink(path: Path, colors: int = 128) -> None:
+    """Fewer colours, same pixels: a screenshot of flat colours compresses several times smaller.
+
+    An octree keeps small areas of distinct colour (the analysis's six window colours, the red
+    of a wrong note) that median cut merges into their neighbours.
+    """
     image = Image.open(path).convert("RGB")
-    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def clip(page, name: str, first: str, last: str) -> None:
+    """A picture of the page from the top of ``first`` to the bottom of ``last`` (CSS selectors)."""
+    top, bottom = page.evaluate(f"""() => [
+        document.querySelector({first!r}).getBoundingClientRect().top + scrollY - 8,
+        document.querySelector({last!r}).getBoundingClientRect().bottom + scrollY + 8]""")
+    page.screenshot(path=HERE / name, full_page=True, clip={"x": 0, "y": top, "width": 1000, "height": bottom - top})
 
 
 def main() -> None:
@@ -63,18 +77,15 @@ def main() -> None:
             page.select_option("#preset", "mlp")
             page.click("#train-button")
             wait_until(page, "!document.querySelector('#results').hidden")
-            wait_until(page, "[...document.querySelectorAll('#results img')]"
+            wait_until(page, "[...document.querySelectorAll('#results img, #analysis img')]"
                              ".every(image => image.complete && image.naturalWidth > 0)")
-            top, bottom = page.evaluate("""() => [
-                document.querySelector('#train').getBoundingClientRect().top + scrollY - 8,
-                document.querySelector('#pred-full_song .listen').getBoundingClientRect().bottom + scrollY + 8]""")
-            page.screenshot(path=HERE / "playground.png", full_page=True,
-                            clip={"x": 0, "y": top, "width": 1000, "height": bottom - top})
+            clip(page, "playground.png", "#train", "#pred-one_step .listen")
+            clip(page, "playground-analysis.png", "#analysis", "#analysis-windows")
             browser.close()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
-    for name in ("playground.png", "playground-phone.png"):
+    for name in ("playground.png", "playground-analysis.png", "playground-phone.png"):
         shrink(HERE / name)
         print(f"wrote docs/{name}: {(HERE / name).stat().st_size / 1000:.0f} kB")
 

@@ -1,6 +1,7 @@
 """The notebook API: a few lines give the run, its plots, its sound, its files."""
 
 import numpy as np
+import pytest
 
 import nabiya
 
@@ -50,12 +51,15 @@ def test_run_writes_its_folder_from_python(tmp_path):
     assert np.isfinite(result.loss_history).all()
 
 
+@pytest.mark.slow
 def test_run_accepts_note_codes_and_songs():
     result = nabiya.run("stateful2", song="c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2", epochs=5, progress=False)
     assert len(result.full_song.notes) == 11 - 4
-    assert result.vocabulary.name == "tutorial" or len(result.vocabulary) > 0
+    # g2 is not among the tutorial's codes: the song gets a vocabulary of its own tokens, by pitch then length.
+    assert result.vocabulary.name == "song" and result.vocabulary.codes == ["c4", "d4", "e4", "f4", "g2"]
 
 
+@pytest.mark.slow
 def test_predictions_keep_the_songs_meter_key_and_pickup():
     """A 3/4 waltz in G with a pickup stays a 3/4 waltz in G in every prediction and file (issue 7.12)."""
     from nabiya.music.abc import song_to_abc
@@ -68,3 +72,6 @@ def test_predictions_keep_the_songs_meter_key_and_pickup():
         assert (song.meter, song.key, song.pickup) == ("3/4", "G major", 1), which
         abc = song_to_abc(song)
         assert "M:3/4" in abc and "K:G" in abc and "^F" not in abc, abc
+    # Titles a person reads on the sheet music: whose prediction, made how.
+    assert result.prediction_song("one_step").title == "Waltz: mlp, one step at a time"
+    assert result.prediction_song("full_song").title == "Waltz: mlp, the whole song from its first notes"

@@ -21,7 +21,7 @@ from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
-from nabiya.generate import TopP, generate, predict_windows
+from nabiya.generation import TopP, generate, predict_windows
 from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
 
@@ -128,13 +128,14 @@ def test_the_file_is_plain_safetensors_with_the_metadata_in_its_header(saved_fil
     assert read_metadata(saved_file) == document
 
 
+@pytest.mark.slow
 def test_a_new_process_predicts_exactly_the_same(run, saved_file, tmp_path):
     script = textwrap.dedent(
         """
         import sys
         import jax, numpy as np
         from nabiya.checkpoint import load_model
-        from nabiya.generate import TopP, generate, predict_windows
+        from nabiya.generation import TopP, generate, predict_windows
         saved = load_model(sys.argv[1])
         indices = saved.vocabulary.encode(saved.song.notes)
         windows = np.stack([indices[i : i + 4] for i in range(len(indices) - 4)])
@@ -288,6 +289,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_one(run, save
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_model_that_does_not_match_its_config_is_not_saved(run, tmp_path):
     index_model = make_model(
         preset("stateful").model, feature_table=run.vocabulary.feature_table("index"), window=4,

@@ -9,7 +9,8 @@ import pytest
 
 from nabiya.cli import build_parser, main
 
-COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus"]
+COMMANDS = ["run", "compare", "songs", "convert", "generate", "serve", "analyze", "corpus", "sweep", "train",
+            "evaluate"]
 
 
 def _run_cli(args, capsys):
@@ -67,6 +68,17 @@ def test_help_does_not_import_jax_and_answers_quickly():
         (["analyze", "--tune", "3"], "--tune picks a tune of an ABC file given as SONG"),
         (["analyze", "nosuch.abc"], "nosuch.abc"),
         (["analyze", "--out", "ceiling.pdf"], "the plot is written as PNG: give a .png file or a folder"),
+        (["sweep", "--seeds", "5-2"], "--seeds: the range 5-2 runs backwards (write 2-5)"),
+        (["sweep", "--seeds", "a-b"], "--seeds: 'a-b' is not a number or a range like 0-31"),
+        (["sweep", "--seeds", "1,1"], "seed 1 is given twice"),
+        (["sweep", "--windows", "0-2"], "a window is a whole number of notes, at least 1, not 0"),
+        (["sweep", "mlp", "--windows", "60"], "a window of 60 needs at least 61"),
+        (["sweep", "nosuch"], "unknown preset 'nosuch'"),
+        (["run", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["compare", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["convert", "tune.abc", "tune.mid", "--repeats", "twice"], "invalid choice: 'twice'"),
+        (["generate", "nabiya.model", "--repeats", "all"], "invalid choice: 'all'"),
+        (["convert", "corpus.jsonl", "tune.mid", "--repeats", "played"], "keeps each tune's notes as written"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, capsys, tmp_path):
@@ -94,12 +106,15 @@ def test_run_writes_a_run_folder(tmp_path, capsys):
     assert code == 0, err
     assert "stateful2: accuracy" in out
     summary = json.loads((out_dir / "summary.json").read_text())
-    for key in ("preset", "seed", "epochs", "accuracy", "one_step", "full_song", "loss_history", "train_seconds", "config"):
+    for key in ("preset", "seed", "epochs", "accuracy", "one_step", "full_song", "loss_history", "config"):
         assert key in summary
+    assert "train_seconds" not in summary and "created" not in summary  # a reproducible folder: timings are printed
     assert summary["preset"] == "stateful2" and summary["seed"] == 3 and summary["epochs"] == 20
     assert len(summary["loss_history"]) == 20
+    truth = summary["song"]["notes"][4:]
     for prediction in ("one_step", "full_song"):
-        assert len(summary[prediction]["notes"]) == 50 and 0 <= summary[prediction]["matches"] <= 50
+        notes = summary[prediction]["notes"]
+        assert len(notes) == 50 and summary[prediction]["matches"] == sum(p == t for p, t in zip(notes, truth))
     assert summary["config"]["model"]["stateful"] is True
     assert (out_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
     for name in ("song", "one_step", "full_song"):
@@ -108,6 +123,7 @@ def test_run_writes_a_run_folder(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
+@pytest.mark.slow
 def test_the_cli_keeps_compiled_programs_between_runs(tmp_path):
     """A second `nabiya run` skips compilation: the CLI fills a persistent XLA cache (a subprocess, so the
     test's own JAX config is not the one under test)."""
@@ -120,8 +136,9 @@ def test_the_cli_keeps_compiled_programs_between_runs(tmp_path):
     assert cache.is_dir() and any(cache.iterdir())
 
 
+@pytest.mark.slow
 def test_compare_prints_one_table_and_draws_four_curves(tmp_path, capsys):
-    code, out, err = _run_cli(["compare", "--epochs", "5", "--quiet", "--out", str(tmp_path / "cmp")], capsys)
+    code, out, err = _run_cli(["compare", "--epochs", "5", "--out", str(tmp_path / "cmp")], capsys)
     assert code == 0, err
     for name in ("mlp", "lstm", "stateful", "stateful2"):
         assert name in out
@@ -142,7 +159,7 @@ def test_generate_with_defaults_replays_the_rest_of_the_song(trained, tmp_path, 
     """A model saved from `nabiya run stateful2` prints exactly the rest of 나비야."""
     from nabiya.music.songs import nabiya
 
-    model_file = trained("stateful2").save(tmp_path / "nabiya.model")
+    model_file = trained("stateful2").save(tmp_path / "nabiya.safetensors")
     code, out, err = _run_cli(["generate", str(model_file)], capsys)
     assert code == 0, err
     assert out.strip() == " ".join(nabiya().codes[4:])
@@ -155,7 +172,7 @@ def test_generate_with_defaults_replays_the_rest_of_the_song(trained, tmp_path, 
 
 
 def test_run_save_writes_a_model_that_generate_reads(tmp_path, capsys):
-    model_file = tmp_path / "m.nabiya"
+    model_file = tmp_path / "m.safetensors"
     code, out, err = _run_cli(["run", "stateful", "--epochs", "3", "--quiet", "--out", str(tmp_path / "run"),
                                "--save", str(model_file)], capsys)
     assert code == 0, err
@@ -173,15 +190,14 @@ def test_run_save_writes_a_model_that_generate_reads(tmp_path, capsys):
         (["--primer", "g8 e8 e4 a#4"], "note 4 of the primer (a#4) is not in the model's vocabulary"),
     ],
 )
-def test_generate_bad_options_are_one_line_errors(trained, tmp_path, capsys, extra, message):
-    model_file = trained("stateful2").save(tmp_path / "nabiya.model")
+def test_generate_bad_options_are_one_line_errors(model_file, tmp_path, capsys, extra, message):
     code, out, err = _run_cli(["generate", str(model_file), *extra, "--out", str(tmp_path / "gen")], capsys)
     assert code == 2 and err.startswith("nabiya: error: ") and message in err
     assert err.count("\n") == 1 and not (tmp_path / "gen").exists()
 
 
 def test_generate_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
-    bad = tmp_path / "bad.nabiya"
+    bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"garbage")
     code, out, err = _run_cli(["generate", str(bad)], capsys)
     assert code == 2 and "cannot load model" in err and str(bad) in err and err.count("\n") == 1
@@ -229,6 +245,7 @@ def test_songs_lists_the_built_in_songs(capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_run_can_choose_the_note_encoding(tmp_path, capsys):
     code, out, err = _run_cli(["run", "stateful", "--song", "ode_to_joy", "--features", "onehot", "--epochs", "2",
                                "--quiet", "--out", str(tmp_path / "run")], capsys)
@@ -265,7 +282,7 @@ def test_analyze_json_and_plot(tmp_path, capsys):
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     code, out, err = _run_cli(["analyze", "c4 d4 e4 c4 c4 d4 e4 g4", "--out", str(tmp_path / "folder")], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == ["analysis.json", "ceiling.png"]
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir() if not p.name.startswith(".")) == ["analysis.json", "ceiling.png"]
     assert json.loads((tmp_path / "folder" / "analysis.json").read_text())["unique_window"] == 4
 
 

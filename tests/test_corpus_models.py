@@ -12,13 +12,15 @@ from nabiya.corpus_train import batch_loss, initial_carry
 from nabiya.errors import NabiyaError
 
 V = 23
-LSTM = CorpusModelConfig("lstm", size=16, layers=2, embedding_size=6, dropout=0.3)
-TRANSFORMER = CorpusModelConfig("transformer", size=16, layers=2, heads=2, context=12, dropout=0.3)
+# The LSTM factored (pitch and duration vectors shared across tokens), the transformer tied (head = embedding).
+LSTM = CorpusModelConfig("lstm", size=16, layers=2, embedding_size=6, dropout=0.3, factored=True)
+TRANSFORMER = CorpusModelConfig("transformer", size=16, layers=2, heads=2, context=12, dropout=0.3, tied=True)
+PARTS = np.stack([np.arange(V) % 5, np.arange(V) % 3], axis=1)  # each token's pitch and duration ids
 
 
 @pytest.fixture(scope="module")
 def lstm():
-    return make_corpus_model(LSTM, vocab_size=V, key=jax.random.key(1))
+    return make_corpus_model(LSTM, vocab_size=V, key=jax.random.key(1), token_parts=PARTS)
 
 
 @pytest.fixture(scope="module")
@@ -123,4 +125,20 @@ def test_configs_validate_themselves_with_clear_errors():
         corpus_preset("folk-transformer").replace(length=512)
     with pytest.raises(NabiyaError, match="unknown corpus preset 'folk-gru': choose one of folk-lstm, folk-transformer"):
         corpus_preset("folk-gru")
-    assert isinstance(jax.eval_shape(lambda: make_corpus_model(LSTM, vocab_size=5, key=jax.random.key(0))), FolkLSTM)
+    with pytest.raises(NabiyaError, match="a factored model needs each token's pitch and duration"):
+        make_corpus_model(LSTM, vocab_size=5, key=jax.random.key(0))
+    with pytest.raises(NabiyaError, match=r"a tied LSTM's embedding size \(6\) must be its size \(16\)"):
+        CorpusModelConfig("lstm", size=16, embedding_size=6, tied=True).validate()
+    plain = CorpusModelConfig("lstm", size=8)
+    assert isinstance(jax.eval_shape(lambda: make_corpus_model(plain, vocab_size=5, key=jax.random.key(0))), FolkLSTM)
+
+
+def test_a_factored_model_shares_what_it_learns_of_a_pitch_and_of_a_duration(lstm):
+    """Tokens 0 and 15 share their pitch (0) and duration (0): their head rows differ only by their own rows."""
+    from nabiya.corpus_models import _head_matrix
+
+    head = np.asarray(_head_matrix(lstm))
+    own = np.asarray(lstm.head_weight)
+    shared = head - own
+    np.testing.assert_allclose(shared[0], shared[15], rtol=1e-6)
+    assert not np.allclose(shared[0], shared[1])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import CORPUS_SAMPLE, TINY_CORPUS_RUN
+from conftest import TINY_CORPUS, TINY_CORPUS_RUN
 
 from nabiya.corpus_checkpoint import TrainingState, load_corpus_model, read_checkpoint, write_checkpoint
 from nabiya.corpus_config import corpus_preset
@@ -42,17 +42,25 @@ def test_a_run_leaves_its_folder_the_best_model_and_its_curves(tiny_corpus_run):
     assert curves["ngram_valid_nll"] == pytest.approx(run.ngram_valid_nll) and curves["ngram_order"] >= 1
     assert run.best_valid_nll == min(curves["valid_nll"]) and run.steps == 40 and run.stopped == "finished"
     split = read_split(folder)
-    assert (len(split.train), len(split.valid), len(split.test)) == (8, 3, 2)
+    assert (len(split.train), len(split.valid), len(split.test)) == (12, 4, 3)
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["corpus"]["tunes"] == 13 and summary["best_step"] == run.best_step
+    assert summary["corpus"]["tunes"] == 19 and summary["best_step"] == run.best_step
+    assert summary["corpus"]["skipped"] == {"unreadable": 3, "chords": 1, "voices": 1, "duplicate": 1, "too short": 1}
     saved = load_corpus_model(run.model_path)
     assert saved.config == run.config and saved.summary["step"] == run.best_step
-    assert saved.vocabulary.tokens == run.vocabulary.tokens and sum(saved.keys.values()) == 8
+    assert saved.vocabulary.tokens == run.vocabulary.tokens and 0 < sum(saved.keys.values()) <= 12
+
+
+def test_a_result_shows_its_curves_in_a_notebook(tiny_corpus_run):
+    html = tiny_corpus_run._repr_html_()
+    assert '<img src="data:image/png;base64,' in html and "best validation NLL" in html and "-gram" in html
+    figure = tiny_corpus_run.plot()
+    assert [line.get_label() for line in figure.axes[0].get_lines()][:2] == ["train (dropout on)", "validation"]
 
 
 def test_a_stopped_run_resumes_to_the_same_weights_bit_for_bit(tiny_corpus_run, tmp_path):
     """Stopped by its time limit after the first block, then resumed: the same weights, optimizer state and best model."""
-    stopped = train(CORPUS_SAMPLE, preset="folk-lstm", out=tmp_path / "run", minutes=1e-9, progress=False,
+    stopped = train(TINY_CORPUS, preset="folk-lstm", out=tmp_path / "run", minutes=1e-9, progress=False,
                     **TINY_CORPUS_RUN)  # fmt: skip
     assert stopped.stopped == "time limit" and stopped.steps == 5
     resumed = train(resume=tmp_path / "run", progress=False)
@@ -117,7 +125,7 @@ def test_presets_are_values_with_named_variants():
 
 # --- killed and interrupted runs, as a user has them: separate processes ----------------------------------
 
-_CLI_OPTIONS = ["--corpus", CORPUS_SAMPLE, "--split", "60/20/20", "--split-seed", "2", "--min-count", "1",
+_CLI_OPTIONS = ["--corpus", *TINY_CORPUS, "--split", "60/20/20", "--split-seed", "4", "--min-count", "1",
                 "--size", "24", "--layers", "1", "--embedding-size", "8", "--batch-size", "4", "--length", "16",
                 "--steps-per-block", "5", "--validate-every", "10", "--checkpoint-every", "10", "--quiet"]  # fmt: skip
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import CORPUS_SAMPLE, TINY_CORPUS_RUN
+from conftest import TINY_CORPUS, TINY_CORPUS_RUN
 
 from nabiya.batches import PackedWindows, TuneStreams
 from nabiya.corpus_train import train
 
-# TINY_CORPUS_RUN as command-line options (the run of the tiny_corpus_run fixture).
-TINY_OPTIONS = ["--corpus", CORPUS_SAMPLE, "--split", "60/20/20", "--split-seed", "2", "--min-count", "1",
-                "--size", "24", "--layers", "1", "--embedding-size", "8", "--batch-size", "4", "--length", "16",
-                "--steps-per-block", "5", "--validate-every", "10", "--checkpoint-every", "10", "--quiet"]  # fmt: skip
+# TINY_CORPUS_RUN as command-line options (the run of the tiny_corpus_run fixture), but its --steps.
+TINY_OPTIONS = ["--corpus", *TINY_CORPUS, "--split", "60/20/20", "--quiet"] + [
+    text for name, value in TINY_CORPUS_RUN.items() if name not in ("steps", "split")
+    for text in ("--" + name.replace("_", "-"), str(value))]  # fmt: skip
 # Float tolerance: 1 and 2 devices sum the batch's gradients in another order (measured: 2.4e-7 at most).
 RTOL, ATOL = 1e-5, 1e-6
 # A process that lost another must stop within this (the runtime's own detection is immediate).
@@ -143,7 +143,7 @@ def test_two_processes_train_as_one_and_resume_a_run_of_one(tiny_corpus_run, tmp
     """A run of one process stopped after its first block, resumed on two processes: the weights and the loss
     curves of the run that one process did alone; process 0 alone writes and prints."""
     folder = tmp_path / "run"
-    stopped = train(CORPUS_SAMPLE, preset="folk-lstm", out=folder, minutes=1e-9, progress=False, **TINY_CORPUS_RUN)
+    stopped = train(TINY_CORPUS, preset="folk-lstm", out=folder, minutes=1e-9, progress=False, **TINY_CORPUS_RUN)
     assert stopped.steps == 5
     with _Processes(2, "--resume", str(folder), "--quiet") as processes:
         (status_0, out_0, err_0), (status_1, out_1, err_1) = _finish(processes)

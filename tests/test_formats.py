@@ -417,7 +417,7 @@ def test_a_midi_file_written_by_music21_reads_back():
     song = Song.from_codes("c4 d4 e2 r4 f#8 g8 a2", tempo_bpm=90)
     data = midi.translate.streamToMidiFile(song_to_score(song)).writestr()
     back = song_from_midi(data)
-    assert back.notes[: len(song.notes)] == song.notes  # music21 pads the end with silence
+    assert back.notes == song.notes  # music21's end delay (a quarter note of silence) is not a rest
     assert back.tempo_bpm == 90
 
 
@@ -731,17 +731,3 @@ def test_songs_read_from_bytes_as_from_a_file_and_written_to_bytes_as_to_one(tmp
         assert song_from_bytes(path.read_bytes(), path.name).notes == read_song(path).notes
     with pytest.raises(NabiyaError, match=r"^tune\.pdf: cannot read \.pdf"):
         song_from_bytes(b"%PDF", "tune.pdf")
-
-
-def test_a_compressed_musicxml_file_that_unpacks_to_too_much_is_refused(tmp_path, monkeypatch):
-    import io
-    import zipfile
-
-    from nabiya.music import formats
-
-    monkeypatch.setattr(formats, "MAX_UNPACKED_SCORE_BYTES", 1000)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("score.musicxml", b" " * 100_000)  # packs to a few hundred bytes
-    with pytest.raises(NabiyaError, match="bomb.mxl: the compressed MusicXML file's score unpacks to more than"):
-        formats.song_from_bytes(buffer.getvalue(), "bomb.mxl")

@@ -16,7 +16,7 @@ from nabiya.config import preset
 from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
-from nabiya.generate import (
+from nabiya.generation import (
     Beam,
     Greedy,
     Temperature,
@@ -92,6 +92,7 @@ def test_a_longer_primer_warms_up_the_state_on_its_windows_first(trained):
         assert [note.code for note in notes] == SONG.codes[length:], length
 
 
+@pytest.mark.slow
 def test_a_stateless_model_reads_only_the_primers_last_window():
     stateless = fresh(stateful=False)
     long = generate(stateless, INDICES[:10], STEPS)
@@ -165,6 +166,7 @@ def _first_note_samples(model, strategy, count):
     return samples, logits
 
 
+@pytest.mark.slow
 def test_temperature_sampling_draws_from_the_softened_softmax():
     model = fresh(seed=3)
     temperature = 0.05  # sharpens an untrained model's flat distribution into an uneven one

@@ -3,10 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from nabiya.config import ModelConfig
 from nabiya.encoding import Vocabulary
-from nabiya.generate import predict_windows
+from nabiya.generation import predict_windows
 from nabiya.models import LSTM, MLP, make_model
 
 
@@ -54,6 +55,7 @@ def test_same_key_same_weights_other_key_other_weights():
     assert not np.array_equal(a.cell.weight_hh, c.cell.weight_hh)
 
 
+@pytest.mark.slow
 def test_scanned_lstm_equals_step_by_step():
     model = _lstm()
     assert isinstance(model, LSTM)

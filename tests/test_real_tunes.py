@@ -47,6 +47,7 @@ def _music21_abc(relative: str) -> Path:
     return Path(music21.__file__).parent / "corpus" / relative
 
 
+@pytest.mark.slow
 def test_stateful_replays_a_tune_read_from_an_abc_file_inside_music21():
     path = _music21_abc("oneills1850/0001-0050.abc")
     song = nabiya.read_song(path, tune=9)
@@ -56,6 +57,8 @@ def test_stateful_replays_a_tune_read_from_an_abc_file_inside_music21():
 
 
 def test_the_abc_reader_agrees_with_the_corpus():
-    from_abc = nabiya.read_song(_music21_abc("oneills1850/0001-0050.abc"), tune=9)
-    from_corpus = read_corpus_song(CORPUS, tune=FOLK_TUNES[0])
+    # Tune 21, not 9: the corpus, extracted with music21, lost tune 9's broken rhythm after a tie
+    # ("G-<E"); nabiya's reader and abc2midi read it as ABC 2.1 says (see shared/data/README.md).
+    from_abc = nabiya.read_song(_music21_abc("oneills1850/0001-0050.abc"), tune=21)
+    from_corpus = read_corpus_song(CORPUS, tune=FOLK_TUNES[1])
     assert [n.token for n in from_abc.notes] == [n.token for n in from_corpus.notes]

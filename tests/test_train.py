@@ -1,6 +1,7 @@
 """Training: the compiled loops against a step-by-step reference, determinism, and the tutorial's results."""
 
 import dataclasses
+import re
 
 import equinox as eqx
 import jax
@@ -13,7 +14,7 @@ from nabiya.data import count_classes, make_windows
 from nabiya.encoding import Vocabulary
 from nabiya.models import make_model, trainable
 from nabiya.music.songs import nabiya
-from nabiya.train import make_optimizer, train
+from nabiya.training import make_optimizer, train
 
 
 def _setup(name):
@@ -27,6 +28,7 @@ def _setup(name):
     return config, model, windows.inputs, windows.targets
 
 
+@pytest.mark.slow
 def test_stateful_training_equals_a_step_by_step_reference():
     """Windows in song order, state carried window to window (no gradient into it), reset each epoch."""
     config, model, inputs, targets = _setup("stateful2")
@@ -57,6 +59,7 @@ def test_stateful_training_equals_a_step_by_step_reference():
     np.testing.assert_allclose(compiled.model.cell.weight_hh, reference.cell.weight_hh, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_batched_training_equals_a_step_by_step_reference():
     """Batches of 14 in order (shuffle off), the last batch of 8 a true smaller batch, each window from reset."""
     config, model, inputs, targets = _setup("lstm")
@@ -85,6 +88,7 @@ def test_batched_training_equals_a_step_by_step_reference():
     np.testing.assert_allclose(compiled.loss_history, history, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_blocks_of_epochs_do_not_change_the_result():
     """The last, shorter block is skipped past its end: 7 epochs in blocks of 3 == one block of 7."""
     config, model, inputs, targets = _setup("stateful")
@@ -98,6 +102,7 @@ def test_blocks_of_epochs_do_not_change_the_result():
     assert seen == [(3, 7), (6, 7), (7, 7)]
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_and_predictions_other_seed_differs():
     import nabiya
 
@@ -162,3 +167,23 @@ def test_other_epochs_seeds_and_learning_rates_do_not_compile_the_training_loop_
         jax.config.update("jax_log_compiles", False)
     compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
     assert not [message for message in compiled if "_train_block" in message], compiled
+
+
+def test_a_second_run_with_other_epochs_and_seed_compiles_nothing(caplog):
+    """The whole run, not only the training loop: model build, training, both predictions."""
+    import logging
+
+    import nabiya
+
+    nabiya.run("stateful2", epochs=2, progress=False)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="jax"):
+            nabiya.run("stateful2", epochs=3, seed=11, progress=False)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [record.getMessage() for record in caplog.records if "Compiling" in record.getMessage()]
+    seconds = [float(m.group(1)) for record in caplog.records
+               if (m := re.search(r"Finished XLA compilation of .* in ([\d.e-]+) sec", record.getMessage()))]
+    assert sum(seconds) <= 0.1, compiled
+    assert not compiled, compiled

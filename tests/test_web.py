@@ -283,7 +283,7 @@ def _answers(port: int, seconds: float = 30.0) -> bool:
 
 
 def test_the_server_process_never_imports_jax():
-    """Songs are read and training is checked and queued without JAX: only the worker processes
+    """Songs are read and analysed and training is checked and queued without JAX: only the worker processes
     (started with 'spawn', never forked) load it. A subprocess, so that the test's own imports don't count."""
     script = (
         "import sys, warnings\n"
@@ -293,6 +293,8 @@ def test_the_server_process_never_imports_jax():
         "with TestClient(create_app(), base_url='http://127.0.0.1') as client:\n"
         "    song = client.post('/api/songs', json={'builtin': 'nabiya'}).json()\n"
         "    client.get(f\"/api/songs/{song['id']}.svg\")\n"
+        "    assert client.get(f\"/api/songs/{song['id']}/analysis\").status_code == 200\n"
+        "    assert client.get(f\"/api/songs/{song['id']}/analysis.svg?window=4\").status_code == 200\n"
         "    job = client.post('/api/jobs', json={'kind': 'train', 'preset': 'stateful2', 'epochs': 5, "
         "'song': song['text']})\n"
         "    print(job.status_code, 'jax' in sys.modules, flush=True)\n"

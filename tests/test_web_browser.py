@@ -152,6 +152,9 @@ def test_train_watch_the_curve_move_see_hear_the_predictions_and_generate(page):
     assert chart.get_attribute("data-points") == EPOCHS
     assert float(chart.get_attribute("data-last-loss")) < float(chart.get_attribute("data-first-loss"))
     assert page.evaluate("document.querySelector('#train-progress').value") == 1
+    # Beside its accuracy, what the preset can reach on 나비야, and why it can do better than a window alone.
+    assert "could reach at most 92%" in page.inner_text("#train-expectation")
+    assert page.get_attribute("#accuracy-chart", "data-ceiling") == "0.92"
     for which in ("one_step", "full_song"):
         box = f"#pred-{which}"
         verdict = page.inner_text(f"{box} .verdict")
@@ -178,6 +181,49 @@ def test_train_watch_the_curve_move_see_hear_the_predictions_and_generate(page):
     image_shown(page, "#generated-score")
     element, decoded = audio_seconds(page, "#generated-audio")
     assert element > 1 and decoded > 1
+
+
+def pixels_of(page, selector, color):
+    """How many pixels of an image on the page are close to ``color`` (``#rrggbb``)."""
+    return page.evaluate(
+        """([selector, color]) => {
+            const image = document.querySelector(selector);
+            const canvas = document.createElement('canvas');
+            canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(image, 0, 0);
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            const want = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+            let count = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i + 3] > 200 && want.every((value, k) => Math.abs(data[i + k] - value) < 24)) count++;
+            }
+            return count; }""",
+        [selector, color],
+    )
+
+
+def test_the_analysis_marks_the_ambiguous_windows_on_the_score(page):
+    from nabiya.web.analysis import PALETTE
+
+    blue, orange = PALETTE[:2]
+    wait_until(page, "document.querySelector('#analysis').dataset.state === 'shown'")
+    assert page.is_visible("#analysis") and page.input_value("#analysis-window") == "4"  # stateful2's window
+    assert "46 of 50 notes: 92%" in page.inner_text("#analysis-lead")
+    assert page.inner_text("#analysis-tiles dt") == "92%"
+    assert page.locator("#analysis-windows button").count() == 4
+    image_shown(page, "#analysis-score")
+    assert pixels_of(page, "#analysis-score", blue) > 50 and pixels_of(page, "#analysis-score", orange) > 50
+    # Choose the first window: only it stays marked.
+    page.click("#analysis-windows button >> nth=0")
+    wait_until(page, "document.querySelector('#analysis-score').dataset.mark === '1'")
+    image_shown(page, "#analysis-score")
+    wait_until(page, "document.querySelector('#analysis-score').currentSrc.endsWith('mark=1')")
+    assert pixels_of(page, "#analysis-score", blue) > 50 and pixels_of(page, "#analysis-score", orange) == 0
+    # A window of 8 notes: every next note is certain, nothing to mark.
+    page.select_option("#analysis-window", "8")
+    wait_until(page, "document.querySelector('#analysis-lead').textContent.includes('always followed by the same note')")
+    assert page.is_hidden("#analysis-marks") and page.get_attribute("#ceiling-chart", "data-chosen") == "8"
 
 
 def test_upload_a_good_file_then_a_bad_one_and_the_page_stays_usable(page, tmp_path, monkeypatch, capsys):

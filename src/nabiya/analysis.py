@@ -157,6 +157,10 @@ class WindowReport:
         """
         return dict(sorted((place, notes) for entry in self.ambiguous for place, notes in zip(entry.places, entry.memory)))
 
+    def to_json(self) -> dict:
+        """The report as plain JSON data; places are 1-based note numbers, notes as note codes."""
+        return _report_json(self)
+
 
 # The tutorial's stateful presets train one window at a time: no gradient flows into the state a
 # window receives, so what lies further back than the gradient reaches is carried by a state that is
@@ -213,6 +217,12 @@ class Assessment:
     def expected_to_suffice(self) -> bool:
         """Whether training with this setting is expected to reach 100%: ``'window'`` or ``'state'``."""
         return self.verdict in ("window", "state")
+
+    def to_json(self) -> dict:
+        """The assessment as plain JSON data (what ``nabiya analyze --json`` lists per preset)."""
+        return {"window": self.window, "stateful": self.stateful, "verdict": self.verdict,
+                "expected_to_suffice": self.expected_to_suffice, "ceiling": self.ceiling,
+                "carried_notes": self.carried_notes, "untrained_notes": self.untrained_notes, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,17 @@ class SongAnalysis:
         """
         config = _config(preset)
         return self.assess(config.window, stateful=_is_stateful(config))
+
+    def assess_presets(self) -> dict[str, Assessment]:
+        """:meth:`assess_preset` for each of the tutorial's presets, by name.
+
+        Example:
+            >>> {name: a.verdict for name, a in analyze_tokens("abcdxabcdy").assess_presets().items()}
+            {'mlp': 'ceiling', 'lstm': 'ceiling', 'stateful': 'state', 'stateful2': 'state'}
+        """
+        from nabiya.config import PRESETS
+
+        return {name: self.assess_preset(config) for name, config in PRESETS.items()}
 
     def plot(self, *, window: int = 4, ax=None):
         """The ceiling against the window size, ``window`` marked (a matplotlib Figure).

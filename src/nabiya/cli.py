@@ -1,22 +1,28 @@
 """The ``nabiya`` command: a thin layer over the Python API (see ``nabiya.run``).
 
-Every command builds arguments, calls the API, and prints. Bad input of any kind ends
-with one line on standard error, ``nabiya: error: ...``, and exit status 2. JAX is
-imported only by the commands that train or generate, so ``nabiya --help`` is instant.
+Every command builds arguments, checks every input and output location, calls the API,
+and prints. Bad input of any kind ends with one line on standard error,
+``nabiya: error: ...``, and exit status 2, before any work is done; Ctrl-C ends with one
+line and exit status 130. Outputs appear whole or not at all (see :mod:`nabiya.fileio`).
+JAX is imported only by the commands that train or generate, so ``nabiya --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Sequence
 
-from nabiya.config import PRESET_DESCRIPTIONS, PRESETS
+from nabiya.config import MAX_BEAM_WIDTH, MAX_EPOCHS, MAX_GENERATE_NOTES, PRESET_DESCRIPTIONS, PRESETS
 from nabiya.errors import NabiyaError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+MODEL_SUFFIX = ".safetensors"  # a model file is a plain safetensors file: the name says so
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,28 +32,35 @@ class _Parser(argparse.ArgumentParser):
         raise NabiyaError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
+def _int(text: str) -> int:
+    # int() of thousands of digits is slow or refused; no option needs more than 20.
+    if len(text.strip()) > 20 or not text.strip().lstrip("+-").isascii():
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {_shown(text)}")
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {_shown(text)}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-
-
 def _float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text) if len(text) <= 40 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        value = None
+    if value is None or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {_shown(text)}")
+    return value
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 30 else f"{text[:20]!r}… ({len(text)} characters)"
 
 
 _PRESET_LIST = "\n".join(f"  {name:<10} {PRESET_DESCRIPTIONS[name]}" for name in PRESETS)
@@ -60,15 +73,22 @@ examples:
   nabiya run                          # stateful2 on 나비야: the tutorial's best model
   nabiya run mlp --epochs 500         # the MLP, shorter
   nabiya run stateful --seed 7 --out runs/seed7
-  nabiya run stateful2 --song tune.abc --tune 2 --save tune.nabiya
+  nabiya run stateful2 --song tune.abc --tune 2 --save tune.safetensors
+  nabiya run stateful2 --song reel.abc --repeats played   # repeats as played (default: as written)
   nabiya run stateful2 --song "c4 d4 e4 c4 c4 d4 e4 c4 e4 f4 g2"
   nabiya run stateful --song ode_to_joy --features onehot
-""".format(presets=_PRESET_LIST)
+  nabiya run --out runs/latest --force  # replace the earlier run in runs/latest
+  nabiya run --song long.mid --no-audio # no WAV files
+
+limits: --epochs 1 to {max_epochs:,}; --seed 0 to 2**32 - 1 (see the README's limits table).
+""".format(presets=_PRESET_LIST, max_epochs=MAX_EPOCHS)
 
 _COMPARE_EXAMPLES = """\
 examples:
   nabiya compare                      # all four presets on 나비야, one table, one plot
   nabiya compare --epochs 300 --out runs/short
+  nabiya compare --quiet              # one line: each preset's accuracy and full-song matches
+  nabiya compare --song reel.abc --repeats played
 """
 
 
@@ -78,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Teach sequence models to play melodies: the 나비야 Keras tutorial, exactly and fast.",
         epilog="Run 'nabiya COMMAND --help' for a command's options and examples.\n\n"
         "examples:\n  nabiya run\n  nabiya compare\n  nabiya songs\n"
-        "  nabiya convert tune.abc tune.mid\n  nabiya generate model.nabiya --strategy top-p --top-p 0.9",
+        "  nabiya convert tune.abc tune.mid\n  nabiya generate nabiya.safetensors --strategy top-p --top-p 0.9",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nabiya {_version()}")
@@ -101,20 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override the preset's note encoding: index (index / 13), pitch_length (pitch and "
                      "length, the tutorial's two features) or onehot (one input per note, for songs where one "
                      "number per pitch is a poor input)")
-    run.add_argument("--save", metavar="FILE", help="also save the trained model to FILE (safetensors + JSON, no pickle)")
+    run.add_argument("--save", metavar="FILE",
+                     help=f"also save the trained model to FILE, e.g. model{MODEL_SUFFIX} (a safetensors file: "
+                     "weights + config + vocabulary, no pickle)")
+    _add_output_options(run)
     run.set_defaults(handler=_cmd_run)
 
     compare = commands.add_parser(
         "compare",
         help="train all four presets and compare them in one table and one plot",
         description="Train mlp, lstm, stateful and stateful2 on the same song: a table of accuracy, "
-        "one-step and full-song matches, the epoch training accuracy first reached 100%%, and "
+        "one-step and full-song matches, the epoch training accuracy first reached 100%, and "
         "training seconds, and the loss and accuracy curves in one PNG (with the window-only ceiling).",
         epilog=_COMPARE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_song_options(compare)
     _add_training_options(compare)
+    _add_output_options(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     songs = commands.add_parser(
@@ -132,12 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a melody (ABC, MusicXML, MIDI, or a text file of note codes) and write it in the "
         "format named by OUT's extension: .mid, .wav, .abc, .musicxml, .svg (sheet music), .txt.",
         epilog="examples:\n  nabiya convert tune.abc tune.mid\n  nabiya convert tunes.abc --tune 3 tune.svg\n"
+        "  nabiya convert reel.abc --repeats played reel.mid   # repeats as played (default: as written)\n"
         "  nabiya convert nabiya nabiya.musicxml     # a built-in song by name",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("input", metavar="IN", help="a melody file, or a built-in song's name")
     convert.add_argument("output", metavar="OUT", help="the file to write; its extension picks the format")
     convert.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(convert)
     convert.set_defaults(handler=_cmd_convert)
 
     generate = commands.add_parser(
@@ -147,13 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         "as note codes on one line; with --out, also writes them as MIDI, WAV and more. With the defaults "
         "(the training song's first window, greedy, the rest of the song's length) a stateful2 model "
         "replays the rest of its song.",
-        epilog="examples:\n  nabiya generate nabiya.model\n"
-        "  nabiya generate nabiya.model --strategy temperature --temperature 1.5 --length 100 --seed 3\n"
-        "  nabiya generate nabiya.model --strategy top-p --top-p 0.9 --out runs/new-tune\n"
-        '  nabiya generate nabiya.model --primer "g8 e8 e4 f8" --strategy beam --beam-width 4',
+        epilog="examples:\n  nabiya generate nabiya.safetensors\n"
+        "  nabiya generate nabiya.safetensors --strategy temperature --temperature 1.5 --length 100 --seed 3\n"
+        "  nabiya generate nabiya.safetensors --strategy top-p --top-p 0.9 --out runs/new-tune\n"
+        "  nabiya generate nabiya.safetensors --primer reel.abc --repeats played\n"
+        '  nabiya generate nabiya.safetensors --primer "g8 e8 e4 f8" --strategy beam --beam-width 4\n\n'
+        f"limits: --length 1 to {MAX_GENERATE_NOTES:,}; --beam-width 1 to {MAX_BEAM_WIDTH}; --seed 0 to 2**32 - 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    generate.add_argument("model", metavar="MODEL", help="a model file saved by 'nabiya run --save'")
+    generate.add_argument("model", metavar="MODEL", help=f"a model file saved by 'nabiya run --save' (*{MODEL_SUFFIX})")
     generate.add_argument("--primer", metavar="CODES|FILE",
                           help="the notes to continue: note codes or a song file (default: the training song's first window)")
     generate.add_argument("--length", type=_positive_int, metavar="N",
@@ -169,11 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--beam-width", type=_int, metavar="W", help="beams for --strategy beam (default 4)")
     generate.add_argument("--seed", type=_int, default=0, help="random seed: the same seed gives the same music (default 0)")
     generate.add_argument("--out", metavar="DIR", help="also write the generated melody (primer included) to DIR")
+    _add_output_options(generate)
+    _add_repeats_option(generate)
     generate.set_defaults(handler=_cmd_generate)
     _add_corpus_generate_options(generate)
     _add_serve_command(commands)
     _add_analyze_command(commands)
     _add_corpus_commands(commands)
+    _add_sweep_command(commands)
     _add_corpus_model_commands(commands)
     return parser
 
@@ -183,20 +214,48 @@ def _add_song_options(parser: argparse.ArgumentParser) -> None:
                         help="the melody to learn: a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, "
                         ".mxl, .mid, .txt of note codes) or note codes in quotes (default: 나비야)")
     parser.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(parser)
+
+
+# --- repeats: how a song file's repeat signs are read (nabiya.music.abc_tune) ----------------------
+
+
+def _add_repeats_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repeats", choices=("written", "played"), default=None,
+        help="how to read a song file's repeats: written (the default: each section once, 1st and 2nd "
+        "endings both, as printed) or played (|: :| sections twice, each pass with its own ending, and an "
+        "ABC header's P: parts in order, as a musician plays them); for ABC and MusicXML files",
+    )  # fmt: skip
+
+
+# ---
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=_int, metavar="N", help="training epochs (default: 2000, the tutorial's)")
-    parser.add_argument("--seed", type=_int, metavar="N", help="random seed (default: 5, the tutorial's)")
+    parser.add_argument("--epochs", type=_int, metavar="N",
+                        help=f"training epochs, 1 to {MAX_EPOCHS:,} (default: 2000, the tutorial's)")
+    parser.add_argument("--seed", type=_int, metavar="N",
+                        help="random seed, 0 to 2**32 - 1 (default: 5, the tutorial's)")
     parser.add_argument("--out", metavar="DIR", help="the run folder (default: a new folder under ./runs/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar; print only a one-line summary")
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier output of nabiya in --out (a folder holding anything else is "
+                        "never replaced)")
+    parser.add_argument("--no-audio", dest="audio", action="store_false",
+                        help="write no WAV files (songs over 20 minutes get none anyway)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 success, 2 bad input)."""
-    parser = build_parser()
+    """Run the CLI; returns the exit status (0 success, 2 bad input, 130 interrupted)."""
     try:
-        args = parser.parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _refuse_unknown(parser, args, unknown)
         if getattr(args, "handler", None) is None:
             parser.print_help()
             return 0
@@ -205,11 +264,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return args.handler(args) or 0
     except NabiyaError as error:
-        print(f"nabiya: error: {error}", file=sys.stderr)
+        _print_error(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("nabiya: interrupted", file=sys.stderr)
-        return 130
+        _print_error("interrupted", prefix="nabiya: ")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `nabiya songs | head`: the reader left; nothing more to say
+        _silence_stdout()
+        return 0
+    except OSError as error:  # a file-system problem no check foresaw (a disk filling up mid-write)
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        _print_error(f"{where}{error.strerror or error}")
+        return EXIT_USAGE
+
+
+def _print_error(message: str, *, prefix: str = "nabiya: error: ") -> None:
+    line = " ".join(message.split())  # one line, whatever the message holds
+    try:
+        print(f"{prefix}{line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # standard error closed: the exit status still says it
+        pass
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _refuse_unknown(parser: argparse.ArgumentParser, args, unknown: list[str]) -> None:
+    """An unknown option: name it, suggest a close one, and point at the command's own help."""
+    import difflib
+
+    command = getattr(args, "command", None)
+    prog = f"nabiya {command}" if command else "nabiya"
+    known = []
+    for action in parser._subparsers._group_actions if parser._subparsers and command else []:  # noqa: SLF001
+        sub = action.choices.get(command)
+        if sub is not None:
+            known = [option for sub_action in sub._actions for option in sub_action.option_strings]  # noqa: SLF001
+    first = unknown[0].split("=", 1)[0]
+    close = difflib.get_close_matches(first, known, n=1, cutoff=0.75) if first.startswith("-") else []
+    hint = f" (did you mean {close[0]}?)" if close and close[0] != first else ""
+    raise NabiyaError(f"unrecognized arguments: {' '.join(unknown)}{hint} (see '{prog} --help')")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -241,36 +340,80 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _load_song(source: str | None, tune: str | None):
-    """The song a command names: a file (``tune`` picks one of a multi-tune file), a built-in, or codes."""
-    if tune is not None:
-        if not source:
-            raise NabiyaError("--tune picks a tune of an ABC file given with --song")
-        from nabiya.music.formats import read_song
+def _load_song(source: str | None, tune: str | None, repeats: str | None = None):
+    """The song a command names: a file (``tune`` picks one of a multi-tune file; ``repeats`` how
+    its repeats are read), a built-in song, or note codes (which have no repeats)."""
+    if source and len(source) < 4096 and "\0" not in source:
+        from nabiya.fileio import refuse_special_file
 
-        return read_song(source, tune=tune)
-    from nabiya.experiment import resolve_song
+        refuse_special_file(source, what="song file")  # a FIFO would block the reader forever
+    if tune is not None and not source:
+        raise NabiyaError("--tune picks a tune of an ABC file given with --song")
+    from nabiya.music.sources import song_from_source
 
-    return resolve_song(source)
+    song = song_from_source(source, tune=tune, repeats=repeats)
+    if tune is None:
+        _say_which_tune(source, song)
+    return song
+
+
+def _say_which_tune(source: str | None, song) -> None:
+    """For an ABC file of many tunes read without --tune: one line saying which tune was taken."""
+    reference = song.meta.get("tune") if isinstance(song.meta, dict) else None
+    if reference is None or not source or not source.lower().endswith(".abc") or len(source) > 4096:
+        return
+    from nabiya.fileio import read_regular_file
+    from nabiya.music.limits import MAX_FILE_BYTES
+
+    try:
+        text = read_regular_file(source, limit=MAX_FILE_BYTES).decode("utf-8", "replace")
+    except NabiyaError:
+        return
+    count = sum(1 for line in text.splitlines() if line.startswith("X:"))
+    if count > 1:
+        title = f" {song.title!r}" if song.title else ""
+        print(f"nabiya: reading tune X:{reference}{title}, the first of {count} in {source} "
+              "(choose another with --tune)", file=sys.stderr)  # fmt: skip
+
+
+def _check_outputs(args, *, out: Path | None, save: str | None = None) -> None:
+    """Every output location, checked before any work (nothing is created)."""
+    from nabiya.fileio import check_output_file, check_output_folder
+
+    if out is not None:
+        check_output_folder(out, force=args.force, what="output folder")
+    if save:
+        check_output_file(save, what="model file")
+        if out is not None and os.path.abspath(save) == os.path.abspath(out):
+            raise NabiyaError(f"--save {save!r} and --out name the same place: give them different names")
+
+
+def _say_size(out: Path, songs, audio: bool) -> None:
+    """Before a large output is written: say how large, and how to make it smaller."""
+    from nabiya.report import LARGE_OUTPUT_BYTES, estimate_audio_bytes
+
+    total = estimate_audio_bytes(songs, audio=audio)
+    if total > LARGE_OUTPUT_BYTES:
+        print(f"nabiya: {out} will hold about {total / 1e6:,.0f} MB of WAV files ({len(songs)} of them); "
+              "--no-audio leaves them out", file=sys.stderr)  # fmt: skip
 
 
 def _cmd_run(args) -> int:
-    _use_compilation_cache()
     from nabiya.config import preset
-    from nabiya.experiment import default_run_folder, run
+    from nabiya.experiment import default_run_folder, prepare, run
 
     config = preset(args.preset).replace(epochs=args.epochs, seed=args.seed)
     if args.features:
         import dataclasses
 
         config = config.replace(model=dataclasses.replace(config.model, features=args.features))
-    song = _load_song(args.song, args.tune)
     out = Path(args.out) if args.out else default_run_folder(args.preset)
-    if args.save:
-        from nabiya.fileio import ensure_directory
-
-        ensure_directory(Path(args.save).parent)
-    result = run(config, song=song, out=out, progress=not args.quiet)
+    _check_outputs(args, out=out, save=args.save)
+    song = _load_song(args.song, args.tune, args.repeats)
+    prepare(config, song)  # a song too short for the window fails here, before JAX loads
+    _say_size(out, [song] * 3, args.audio)
+    _use_compilation_cache()
+    result = run(config, song=song, out=out, force=args.force, audio=args.audio, progress=not args.quiet)
     if args.save:
         result.save(args.save)
     from nabiya.display import print_run
@@ -280,12 +423,19 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    _use_compilation_cache()
-    from nabiya.experiment import compare, default_run_folder
+    from nabiya.config import preset
+    from nabiya.experiment import compare, default_run_folder, prepare
 
-    song = _load_song(args.song, args.tune)
+    configs = [preset(name).replace(epochs=args.epochs, seed=args.seed) for name in PRESETS]
     out = Path(args.out) if args.out else default_run_folder("compare")
-    comparison = compare(song=song, epochs=args.epochs, seed=args.seed, out=out, progress=not args.quiet)
+    _check_outputs(args, out=out)
+    song = _load_song(args.song, args.tune, args.repeats)
+    for config in configs:
+        prepare(config, song)
+    _say_size(out, [song] * 3 * len(configs), args.audio)
+    _use_compilation_cache()
+    comparison = compare(song=song, epochs=args.epochs, seed=args.seed, out=out, force=args.force, audio=args.audio,
+                         progress=not args.quiet)  # fmt: skip
     from nabiya.display import print_comparison
 
     print_comparison(comparison, out=out, quiet=args.quiet)
@@ -300,9 +450,11 @@ def _cmd_songs(args) -> int:
 
 
 def _cmd_convert(args) -> int:
+    from nabiya.fileio import check_output_file
     from nabiya.music.formats import write_song
 
-    song = _load_song(args.input, args.tune)
+    check_output_file(args.output, what="file")
+    song = _load_song(args.input, args.tune, args.repeats)
     write_song(song, args.output)
     print(f"wrote {args.output} ({len(song)} notes)")
     return 0
@@ -312,25 +464,32 @@ def _cmd_generate(args) -> int:
     if _names_corpus_model(args.model):
         return _cmd_generate_tunes(args)
     _refuse_corpus_generate_options(args)
+    from nabiya.config import MAX_SEED, check_whole_number
+
+    out = Path(args.out) if args.out else None
+    _check_outputs(args, out=out)
+    check_whole_number(args.seed, "the seed", minimum=0, maximum=MAX_SEED)
+    if args.length is not None:
+        check_whole_number(args.length, "--length", minimum=1, maximum=MAX_GENERATE_NOTES)
     _use_compilation_cache()
     from nabiya.checkpoint import load_model
-    from nabiya.generate import continue_song, make_strategy
+    from nabiya.generation import continue_song, make_strategy
 
     strategy = make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k,
                              top_p=args.top_p, beam_width=args.beam_width)
     saved = load_model(args.model)
-    primer = _load_primer(args.primer) if args.primer else None
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
     notes = continue_song(saved, primer, steps=args.length, strategy=strategy, seed=args.seed)
     print(" ".join(note.code for note in notes))
-    if args.out:
+    if out is not None:
         from nabiya.music.song import Song
         from nabiya.report import write_songs
 
         given = tuple(primer) if primer is not None else saved.song.notes[: saved.window]
         title = f"{saved.song.title if saved.song else 'melody'} (generated)"
         melody = (saved.song or Song(())).with_notes(given + tuple(notes), title=title)
-        written = write_songs({"generated": melody}, args.out)
-        print(f"wrote {args.out}: {', '.join(path.name for path in written)}", file=sys.stderr)
+        written = write_songs({"generated": melody}, out, force=args.force, audio=args.audio)
+        print(f"wrote {out}: {', '.join(path.name for path in written)}", file=sys.stderr)
     return 0
 
 
@@ -361,6 +520,7 @@ def _add_analyze_command(commands) -> None:
                          help="a built-in song (see 'nabiya songs'), a file (.abc, .musicxml, .mxl, .mid, .txt of "
                          "note codes) or note codes in quotes (default: 나비야)")
     analyze.add_argument("--tune", metavar="X|TITLE", help="which tune of a multi-tune ABC file (X: number or title)")
+    _add_repeats_option(analyze)
     analyze.add_argument("--window", type=_positive_int, default=4, metavar="N",
                          help="the window whose ambiguous windows are listed and marked (default: 4, the tutorial's)")
     analyze.add_argument("--max-window", type=_positive_int, metavar="N",
@@ -382,12 +542,12 @@ def _cmd_analyze(args) -> int:
         raise NabiyaError(f"--out {args.out}: the plot is written as PNG: give a .png file or a folder")
     if args.tune is not None and not args.song:
         raise NabiyaError("--tune picks a tune of an ABC file given as SONG")
-    song = _load_song(args.song, args.tune)
+    song = _load_song(args.song, args.tune, args.repeats)
     analysis = analyze(song, max_window=args.max_window)
     if args.max_window is None and analysis.max_window < args.window < len(song):
         analysis = analyze(song, max_window=args.window)  # show the chosen window in the table
     report = analysis.at(args.window)  # a window too long for the song fails here
-    data = {**analysis.to_json(), "presets": _preset_assessments(analysis)}
+    data = {**analysis.to_json(), "presets": {name: a.to_json() for name, a in analysis.assess_presets().items()}}
     if out is not None:
         from nabiya.plots import save_figure
 
@@ -412,21 +572,9 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _preset_assessments(analysis) -> dict:
-    """Whether each preset can reach 100% on the analysed song, and why."""
-    result = {}
-    for name in PRESETS:
-        verdict = analysis.assess_preset(name)
-        result[name] = {"window": verdict.window, "stateful": verdict.stateful, "verdict": verdict.verdict,
-                        "expected_to_suffice": verdict.expected_to_suffice, "ceiling": verdict.ceiling,
-                        "carried_notes": verdict.carried_notes, "untrained_notes": verdict.untrained_notes,
-                        "reason": verdict.reason}
-    return result
-
-
-def _load_primer(text: str):
+def _load_primer(text: str, repeats: str | None = None):
     """Primer notes from a song file (by extension), a built-in song's name, or note codes."""
-    return _load_song(text, None).notes
+    return _load_song(text, None, repeats).notes
 
 
 # --- nabiya serve: the browser playground (parser and handler in one block) -------------------------
@@ -611,6 +759,62 @@ def _cmd_corpus_info(args) -> int:
     return 0
 
 
+# --- nabiya sweep: many seeds at once (parser and handler in one block) ------------------------------
+
+_SWEEP_EXAMPLES = """\
+examples:
+  nabiya sweep stateful2 --seeds 0-31            # 32 seeds of the tutorial's best model on 나비야
+  nabiya sweep stateful --seeds 0-15 --epochs 500
+  nabiya sweep mlp --seeds 0-7 --windows 2-8     # the MLP's ceiling as the window grows
+  nabiya sweep stateful2 --seeds 0,5,9 --song ode_to_joy --out runs/sweep
+"""
+
+
+def _add_sweep_command(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a preset for many seeds at once and show the spread",
+        description="Train one preset on one song for many seeds (and window sizes) at once, in one compiled "
+        "program, and print the distribution: training accuracy, the first epoch at 100%, the full-song "
+        "matches (median, min, max) and how many seeds replay the whole song. Each seed's numbers are those "
+        "of 'nabiya run' with that seed. Writes sweep.json and sweep.png (one dot per seed).",
+        epilog=_SWEEP_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("preset", nargs="?", default="stateful2", metavar="PRESET",
+                       help=f"one of {', '.join(PRESETS)} (default stateful2)")
+    sweep.add_argument("--seeds", default="0-31", metavar="LIST",
+                       help="seeds as ranges and lists: 0-31, 0,5,9, 0-3,10 (default 0-31)")
+    sweep.add_argument("--windows", metavar="LIST",
+                       help="window sizes to train, as ranges and lists: 2-8 (default: the preset's 4)")
+    sweep.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="threads to split the seeds over (default: one per CPU core)")
+    _add_song_options(sweep)
+    sweep.add_argument("--epochs", type=_int, metavar="N", help="training epochs (default: 2000, the tutorial's)")
+    sweep.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new folder under ./runs/)")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    _use_compilation_cache()
+    from nabiya.config import preset
+    from nabiya.experiment import default_run_folder
+    from nabiya.sweeps import parse_numbers, sweep
+
+    seeds = parse_numbers(args.seeds, what="--seeds")
+    windows = parse_numbers(args.windows, what="--windows") if args.windows else None
+    config = preset(args.preset).replace(epochs=args.epochs)
+    song = _load_song(args.song, args.tune, args.repeats)
+    out = Path(args.out) if args.out else default_run_folder(f"sweep-{args.preset}")
+    result = sweep(config, seeds=seeds, windows=windows, song=song, out=out, workers=args.workers,
+                   progress=not args.quiet)  # fmt: skip
+    from nabiya.display import print_sweep
+
+    print_sweep(result, out=out)
+    return 0
+
+
 # --- nabiya train / evaluate, and generate's corpus branch: models learned from a corpus ---------------
 
 _TRAIN_EXAMPLES = """\
@@ -782,8 +986,6 @@ def _train(args, *, writer: bool = True) -> int:
         settings["transpose"] = False
     if args.augment:
         settings["augment"] = args.augment
-    if args.resume and args.out:
-        raise NabiyaError("--resume continues a run in its own folder: leave out --out")
     result = train(args.corpus, preset=args.preset, out=args.out, resume=args.resume, steps=args.steps,
                    minutes=args.minutes, progress=not args.quiet, **settings)
     if not writer:  # process 0 of a distributed run speaks for it
@@ -847,21 +1049,22 @@ def _refuse_corpus_generate_options(args) -> None:
 
 
 def _cmd_generate_tunes(args) -> int:
+    from nabiya.experiment import default_run_folder
+
+    out = Path(args.out) if args.out else default_run_folder("tunes")
+    _check_outputs(args, out=out)
     _use_compilation_cache()
     from nabiya.corpus_eval import generate_tunes, resolve_model
-    from nabiya.generate import Temperature, make_strategy
+    from nabiya.generation import Temperature, make_strategy
 
     saved = resolve_model(args.model)
     given = any(value is not None for value in (args.strategy, args.temperature, args.top_k, args.top_p, args.beam_width))
     strategy = (make_strategy(args.strategy, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               beam_width=args.beam_width) if given else Temperature(1.0))  # fmt: skip
-    primer = _load_primer(args.primer) if args.primer else None
+    primer = _load_primer(args.primer, args.repeats) if args.primer else None
     tunes = generate_tunes(saved, count=args.count or 1, meter=args.meter, key=args.key, primer=primer,
                            strategy=strategy, seed=args.seed, max_tokens=args.length or 512)  # fmt: skip
-    from nabiya.experiment import default_run_folder
-
-    out = Path(args.out) if args.out else default_run_folder("tunes")
-    written = tunes.write(out)
+    written = tunes.write(out, force=args.force, audio=args.audio)
     for number in range(len(tunes)):
         print(tunes.abc(number).rstrip("\n") + "\n")
     ended = int(tunes.ended.sum())

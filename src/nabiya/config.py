@@ -2,17 +2,69 @@
 
 A preset is a value (a :class:`RunConfig`); ``preset("stateful2").replace(epochs=500)``
 makes a variant. Every run writes its config next to its outputs.
+
+Limits: what a run, a generation or a model file may ask for, checked before any work
+(the limits of songs and song files live in :mod:`nabiya.music.limits`). Past them a value
+is a typo or an attack, and would exhaust memory or run for days:
+
+======================  ====================================  ========================
+limit                   value                                 why
+======================  ====================================  ========================
+``MAX_EPOCHS``          100,000 (50 times the tutorial's)     histories of every epoch
+``MAX_SEED``            2**32 - 1 (seeds are 0 … 2**32 - 1)   JAX keeps 32 bits: 2**32
+                                                              would silently be seed 0
+``MAX_HIDDEN_SIZE``     4,096 units                           memory of the weights
+``MAX_WINDOW``          1,024 notes                           memory of a window
+``MAX_GENERATE_NOTES``  100,000 (a song's limit)              the generated song
+``MAX_BEAM_WIDTH``      1,024 beams                           memory of beam search
+``MAX_TOP_K``           100,000 (above the vocabulary: all)   a 32-bit index
+``MAX_AUDIO_SECONDS``   1,200 s (20 minutes, ~53 MB of WAV)   a run folder's size
+``MAX_MODEL_BYTES``     1 GiB                                 reading a model file
+======================  ====================================  ========================
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from nabiya.encoding import FEATURE_ENCODINGS
+from nabiya.music.limits import MAX_AUDIO_SECONDS  # noqa: F401  (one limit, kept by the music layer)
 from nabiya.errors import NabiyaError
 
 MODEL_KINDS = ("mlp", "lstm")
+
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1
+MAX_HIDDEN_SIZE = 4096
+MAX_WINDOW = 1024
+MAX_GENERATE_NOTES = 100_000
+MAX_BEAM_WIDTH = 1024
+MAX_TOP_K = 100_000
+MAX_MODEL_BYTES = 1 << 30
+
+
+def check_whole_number(value, name: str, *, minimum: int, maximum: int) -> int:
+    """``value`` as an int, if it is a whole number (not a bool) in ``minimum … maximum``.
+
+    Raises:
+        NabiyaError: naming ``name``, the value (shortened) and the range.
+
+    Example:
+        >>> check_whole_number(5, "the seed", minimum=0, maximum=MAX_SEED)
+        5
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not minimum <= value <= maximum:
+        raise NabiyaError(f"{name} must be a whole number from {minimum} to {maximum}, not {_short(value)}")
+    return int(value)
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, int) or isinstance(value, bool) else str(value)
+    return text if len(text) <= 30 else f"{text[:12]}…{text[-6:]} ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -35,11 +87,12 @@ class ModelConfig:
     stateful: bool = False
 
     def validate(self) -> None:
-        if self.kind not in MODEL_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in MODEL_KINDS:
             raise NabiyaError(f"unknown model kind {self.kind!r}: choose one of {', '.join(MODEL_KINDS)}")
-        if self.hidden_size < 1:
-            raise NabiyaError(f"hidden size must be at least 1, not {self.hidden_size}")
-        if self.features not in FEATURE_ENCODINGS:
+        check_whole_number(self.hidden_size, "the hidden size", minimum=1, maximum=MAX_HIDDEN_SIZE)
+        if not isinstance(self.stateful, bool):
+            raise NabiyaError(f"stateful must be true or false, not {self.stateful!r}")
+        if not isinstance(self.features, str) or self.features not in FEATURE_ENCODINGS:
             raise NabiyaError(
                 f"unknown feature encoding {self.features!r}: choose one of {', '.join(FEATURE_ENCODINGS)}"
             )
@@ -70,14 +123,21 @@ class TrainConfig:
     epochs_per_block: int = 100
 
     def validate(self) -> None:
-        if self.epochs < 1:
+        if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
             raise NabiyaError(f"epochs must be at least 1, not {self.epochs}")
-        if self.batch_size < 1:
-            raise NabiyaError(f"batch size must be at least 1, not {self.batch_size}")
+        check_whole_number(self.epochs, "epochs", minimum=1, maximum=MAX_EPOCHS)
+        check_whole_number(self.batch_size, "the batch size", minimum=1, maximum=MAX_GENERATE_NOTES)
+        if not isinstance(self.shuffle, bool):
+            raise NabiyaError(f"shuffle must be true or false, not {self.shuffle!r}")
+        for name in ("learning_rate", "beta1", "beta2", "epsilon"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise NabiyaError(f"{name.replace('_', ' ')} must be a finite number, not {_short(value)}")
         if self.learning_rate <= 0:
             raise NabiyaError(f"learning rate must be positive, not {self.learning_rate}")
-        if self.epochs_per_block < 1:
-            raise NabiyaError(f"epochs per block must be at least 1, not {self.epochs_per_block}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.epsilon > 0):
+            raise NabiyaError("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0")
+        check_whole_number(self.epochs_per_block, "epochs per block", minimum=1, maximum=MAX_EPOCHS)
 
 
 @dataclass(frozen=True)
@@ -98,10 +158,17 @@ class RunConfig:
     seed: int = 5
 
     def validate(self) -> "RunConfig":
+        if not isinstance(self.model, ModelConfig) or not isinstance(self.train, TrainConfig):
+            raise NabiyaError("a run config needs a ModelConfig and a TrainConfig")
         self.model.validate()
         self.train.validate()
-        if self.window < 1:
+        if isinstance(self.window, int) and not isinstance(self.window, bool) and self.window < 1:
             raise NabiyaError(f"the window must be at least 1 note, not {self.window}")
+        check_whole_number(self.window, "the window", minimum=1, maximum=MAX_WINDOW)
+        # JAX keeps 32 bits of a seed: 2**32 would silently be seed 0, so the range is refused beyond.
+        check_whole_number(self.seed, "the seed", minimum=0, maximum=MAX_SEED)
+        if not isinstance(self.preset, str):
+            raise NabiyaError(f"a preset's name is text, not {_short(self.preset)}")
         if self.model.stateful and (self.train.batch_size != 1 or self.train.shuffle):
             raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
         return self

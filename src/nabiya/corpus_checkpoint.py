@@ -10,12 +10,14 @@ A checkpoint is written to a temporary file beside the old one, flushed to disk,
 renamed over it, so a kill at any moment leaves either the old checkpoint or the new one,
 never a torn one; a full disk leaves the old one and raises a :class:`NabiyaError`.
 
-**Model files** (``model.safetensors``: the best weights, by validation NLL) hold a trained
-model and what it needs to be used on its own: the run config (model, tokens, corpus spec
-and split seed, so :func:`nabiya.evaluate` rebuilds the same test split), the
-:class:`~nabiya.tokens.TuneVocabulary` and the keys of the training tunes (to draw a
-tonic for new tunes). Both kinds are safetensors files: named float32 tensors and a JSON
-document in the header, with a SHA-256 of the tensors; no pickle anywhere.
+**Model files** (``model.safetensors``: the best weights, by validation NLL) are nabiya model
+files (:mod:`nabiya.checkpoint`: format 3, its generic checks and checksums) of the family
+``"corpus"``, registered here: the document holds the run config (model, tokens, corpus
+spec and split seed, so :func:`nabiya.evaluate` rebuilds the same test split), the
+:class:`~nabiya.tokens.TuneVocabulary` and the keys of the training tunes (to draw a tonic
+for new tunes), checked against :data:`CORPUS_SCHEMA`; ``nabiya.load_model`` reads them too.
+Both kinds are safetensors files: named tensors and a JSON document in the header, with a
+SHA-256 of the tensors; no pickle anywhere.
 """
 
 from __future__ import annotations
@@ -33,7 +35,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nabiya.checkpoint import _array_name, _mismatch, _read_header
+from nabiya.checkpoint import (
+    ModelFamily,
+    ModelFileInfo,
+    _array_name,
+    _mismatch,
+    _read_header,
+    load_model,
+    read_metadata,
+    register_family,
+    write_model_file,
+)
+from nabiya.config import MAX_MODEL_BYTES
 from nabiya.corpus_config import CorpusRunConfig
 from nabiya.corpus_models import CorpusModel
 from nabiya.errors import NabiyaError
@@ -41,9 +54,9 @@ from nabiya.tokens import TuneVocabulary
 
 CHECKPOINT_FORMAT = "nabiya-training-checkpoint"
 CHECKPOINT_VERSION = 1
-MODEL_FORMAT = "nabiya-corpus-model"
-MODEL_VERSION = 1
 FAMILY = "corpus"
+# A checkpoint holds the weights and Adam's two moments of each: three model files' worth.
+MAX_CHECKPOINT_BYTES = 4 * MAX_MODEL_BYTES
 
 
 # --- named arrays ----------------------------------------------------------------------------------
@@ -122,14 +135,12 @@ def _deserialise(path: Path, format_name: str, max_version: int, what: str) -> t
     def fail(problem: str) -> NabiyaError:
         return NabiyaError(f"cannot load {what} {name!r}: {problem}")
 
+    from nabiya.fileio import read_regular_file
+
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except IsADirectoryError:
-        raise fail("it is a folder, not a file") from None
-    except OSError as error:
-        raise fail(error.strerror or str(error)) from None
+        data = read_regular_file(path, limit=MAX_CHECKPOINT_BYTES, what=what)
+    except NabiyaError as error:
+        raise fail(str(error).split(": ", 1)[-1]) from None
     header = _read_header(data, fail)
     metadata = header.get("__metadata__")
     if not isinstance(metadata, dict) or metadata.get("format") != format_name:
@@ -304,7 +315,7 @@ class SavedCorpusModel:
 def save_corpus_model(path: str | os.PathLike, model: CorpusModel, *, config: CorpusRunConfig,
                       vocabulary: TuneVocabulary, keys: Mapping[str, int] | None = None,
                       summary: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
-    """Write a corpus model and what it needs to one file, atomically (see the module docstring).
+    """Write a corpus model and what it needs to one model file, atomically (see the module docstring).
 
     Raises:
         NabiyaError: when the file cannot be written, or the model does not match its config.
@@ -313,81 +324,144 @@ def save_corpus_model(path: str | os.PathLike, model: CorpusModel, *, config: Co
         >>> save_corpus_model("model.safetensors", model, config=config, vocabulary=data.vocab)  # doctest: +SKIP
     """
     path = Path(path)
-    params = eqx.filter(model, eqx.is_inexact_array)
-    tensors = named_arrays(params, "model")
-    skeleton = _model_skeleton(config, len(vocabulary))
+    tensors = named_arrays(eqx.filter(model, eqx.is_array), "model")
     try:
-        fill_arrays(skeleton, tensors, "model", wanted_by="its config")
+        fill_arrays(_model_skeleton(config, vocabulary), tensors, "model", wanted_by="its config")
     except NabiyaError as error:
         raise NabiyaError(f"cannot save {str(path)!r}: the model does not match its config: {error}") from None
     document = {
-        "family": FAMILY,
         "config": config.to_json(),
         "vocabulary": vocabulary.to_json(),
         "keys": dict(keys or {}),
-        "summary": dict(summary or {}),
-        "nabiya_version": _nabiya_version(),
+        "summary": json.loads(json.dumps(dict(summary or {}), default=_to_json)),
     }
-    data = _serialise(tensors, MODEL_FORMAT, MODEL_VERSION, document)
-    from nabiya.fileio import ensure_directory
-
-    ensure_directory(path.parent)
-    _write_atomically(path, data, "model file")
-    return path
+    return write_model_file(path, tensors, document, family=FAMILY)
 
 
 def load_corpus_model(path: str | os.PathLike) -> SavedCorpusModel:
-    """Read a model written by :func:`save_corpus_model`; its predictions are the saved model's, bit for bit.
+    """Read a corpus model file (:func:`nabiya.load_model` does the same for any family);
+    its predictions are the saved model's, bit for bit.
 
     Raises:
-        NabiyaError: naming the file, when it is missing, corrupt, not a corpus model, or inconsistent.
+        NabiyaError: naming the file, when it is missing, corrupt, or a model of another family.
 
     Example:
         >>> saved = load_corpus_model("runs/folk/model.safetensors")          # doctest: +SKIP
         >>> saved.config.preset, saved.model.window                           # doctest: +SKIP
         ('folk-lstm', 1)
     """
-    path = Path(path)
-    document, tensors = _deserialise(path, MODEL_FORMAT, MODEL_VERSION, "model")
-    try:
-        config = CorpusRunConfig.from_json(document["config"])
-        vocabulary = TuneVocabulary.from_json(document["vocabulary"])
-        model = fill_arrays(_model_skeleton(config, len(vocabulary)), tensors, "model", wanted_by="its config")
-        keys = {str(key): int(count) for key, count in dict(document.get("keys") or {}).items()}
-    except (KeyError, TypeError, ValueError, NabiyaError) as error:
-        detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
-        raise NabiyaError(f"cannot load model {str(path)!r}: {detail}") from None
-    return SavedCorpusModel(model, config, vocabulary, keys, dict(document.get("summary") or {}), path)
+    loaded = load_model(path)
+    if not isinstance(loaded, SavedCorpusModel):
+        raise NabiyaError(f"{str(path)!r} is a model of the tutorial, not a corpus model of 'nabiya train'")
+    return loaded
 
 
 def is_corpus_model_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a corpus model file (by its header alone; False for anything unreadable)."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(8)
-            if len(head) < 8:
-                return False
-            size = int.from_bytes(head, "little")
-            if size > 100_000_000:
-                return False
-            header = json.loads(file.read(size).decode("utf-8"))
-        return isinstance(header, dict) and (header.get("__metadata__") or {}).get("format") == MODEL_FORMAT
-    except (OSError, ValueError, UnicodeDecodeError):
+        return Path(path).is_file() and read_metadata(path).get("family") == FAMILY
+    except NabiyaError:
         return False
 
 
-def _model_skeleton(config: CorpusRunConfig, vocab_size: int):
+def _build_corpus_model(document: dict, tensors: Mapping[str, np.ndarray], info: ModelFileInfo) -> SavedCorpusModel:
+    """A :class:`SavedCorpusModel` from a document that matched :data:`CORPUS_SCHEMA` (the family's builder)."""
+    config = CorpusRunConfig.from_json(document["config"])
+    vocabulary = TuneVocabulary.from_json(document["vocabulary"])
+    model = fill_arrays(_model_skeleton(config, vocabulary), tensors, "model", wanted_by="its config")
+    if config.model.factored and not np.array_equal(np.asarray(model.parts), _parts(config, vocabulary)):
+        raise NabiyaError("its pitch and duration table is not its vocabulary's")
+    keys = {str(key): int(count) for key, count in dict(document.get("keys") or {}).items()}
+    return SavedCorpusModel(model, config, vocabulary, keys, dict(document.get("summary") or {}), info.path)
+
+
+def _whole(low: int, high: int) -> dict:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+_NUMBER = {"type": "number"}
+MAX_CORPUS_WIDTH = 65_536
+MAX_CORPUS_CONTEXT = 65_536
+
+CORPUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["config", "vocabulary", "weights_sha256"],
+    "properties": {
+        "family": {"const": FAMILY},
+        "config": {
+            "type": "object",
+            "required": ["format", "preset", "model", "train", "tokens", "corpus"],
+            "properties": {
+                "format": {"const": "nabiya-corpus-run"},
+                "preset": {"type": "string", "maxLength": 100},
+                "model": {
+                    "type": "object",
+                    "required": ["kind", "size", "layers", "embedding_size", "dropout", "heads", "context", "mlp_ratio"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "kind": {"enum": ["lstm", "transformer"]},
+                        "size": _whole(1, MAX_CORPUS_WIDTH),
+                        "layers": _whole(1, 256),
+                        "embedding_size": _whole(1, MAX_CORPUS_WIDTH),
+                        "dropout": {**_NUMBER, "minimum": 0, "exclusiveMaximum": 1},
+                        "heads": _whole(1, MAX_CORPUS_WIDTH),
+                        "context": _whole(1, MAX_CORPUS_CONTEXT),
+                        "mlp_ratio": _whole(1, 64),
+                        "tied": {"type": "boolean"},
+                        "factored": {"type": "boolean"},
+                    },
+                },
+                "train": {"type": "object"},
+                "tokens": {"type": "object", "required": ["transpose", "min_count", "rare"]},
+                "corpus": {
+                    "type": "object",
+                    "required": ["sources", "min_notes", "split", "split_seed"],
+                    "properties": {
+                        "sources": {"type": "array", "items": {"type": "string", "maxLength": 4096}, "maxItems": 1000},
+                        "min_notes": _whole(0, 10**9),
+                        "split": {"type": "array", "items": {**_NUMBER, "minimum": 0, "maximum": 1}, "minItems": 3,
+                                  "maxItems": 3},
+                        "split_seed": _whole(-(2**63), 2**63 - 1),
+                    },
+                },
+            },
+        },
+        "vocabulary": {
+            "type": "object",
+            "required": ["format", "tokens", "config"],
+            "properties": {"tokens": {"type": "array", "items": {"type": "string", "maxLength": 64}, "minItems": 5,
+                                      "maxItems": 100_000}},
+        },
+        "keys": {"type": "object", "additionalProperties": _whole(0, 10**9)},
+        "summary": {"type": "object"},
+        "weights_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "nabiya_version": {"type": "string", "maxLength": 100},
+    },
+}
+
+register_family(ModelFamily(FAMILY, schema=CORPUS_SCHEMA, build=_build_corpus_model))
+
+
+def token_parts(vocabulary: TuneVocabulary) -> np.ndarray:
+    """``(V, 2)`` int32: each token's pitch and duration as ids from 0 (``<eos>``, ``<unk>`` and the
+    tokens no model predicts have ids of their own), for a factored model (see :mod:`nabiya.corpus_models`)."""
+    columns = []
+    for groups, _ in (vocabulary.pitch_groups, vocabulary.duration_groups):
+        columns.append(np.where(groups < 0, groups.max() + 1, groups))
+    return np.stack(columns, axis=1).astype(np.int32)
+
+
+def _parts(config: CorpusRunConfig, vocabulary: TuneVocabulary):
+    from nabiya.corpus_models import part_table
+
+    return part_table(config.model, len(vocabulary), token_parts(vocabulary))
+
+
+def _model_skeleton(config: CorpusRunConfig, vocabulary: TuneVocabulary):
     """The model's structure, arrays as shapes only (nothing computed, nothing compiled)."""
     from nabiya.corpus_models import initialise
 
     config.model.validate()
-    return eqx.filter_eval_shape(initialise, config.model, vocab_size, jax.random.key(0))
-
-
-def _nabiya_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("nabiya")
-    except Exception:  # an uninstalled checkout has no version
-        return "unknown"
+    parts = _parts(config, vocabulary)
+    count = 0 if parts is None else int(parts.max()) + 1
+    return eqx.filter_eval_shape(initialise, config.model, len(vocabulary), jax.random.key(0), parts, count)

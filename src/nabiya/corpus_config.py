@@ -44,6 +44,13 @@ class CorpusModelConfig:
         context: tokens the transformer attends over (its window); ignored by the LSTM,
             whose window is 1 and whose memory is its state.
         mlp_ratio: the transformer's feed-forward width, as a multiple of ``size``.
+        tied: the head's weights are the embedding's (Press & Wolf 2017): each token has one
+            vector, learned from both where it is read and where it is predicted. The LSTM
+            then needs ``embedding_size == size``.
+        factored: a note token's input vector and head row are each the sum of the token's
+            own, its pitch's and its duration's (shared by every token of that pitch, or of
+            that duration), so what is learned of a pitch or a duration is shared by all its
+            tokens, rare ones included.
     """
 
     kind: str = "lstm"
@@ -54,6 +61,8 @@ class CorpusModelConfig:
     heads: int = 4
     context: int = 256
     mlp_ratio: int = 4
+    tied: bool = False
+    factored: bool = False
 
     def validate(self) -> "CorpusModelConfig":
         if self.kind not in CORPUS_MODEL_KINDS:
@@ -64,6 +73,9 @@ class CorpusModelConfig:
                 raise NabiyaError(f"the model's {name.replace('_', ' ')} must be a whole number of at least 1, not {value!r}")
         if not 0 <= self.dropout < 1:
             raise NabiyaError(f"dropout is a rate from 0 up to (not including) 1, not {self.dropout!r}")
+        if self.tied and self.kind == "lstm" and self.embedding_size != self.size:
+            raise NabiyaError(f"a tied LSTM's embedding size ({self.embedding_size}) must be its size ({self.size}): "
+                              "its embedding is also its head")  # fmt: skip
         if self.kind == "transformer" and self.size % self.heads:
             raise NabiyaError(f"a transformer's size ({self.size}) must divide by its heads ({self.heads})")
         return self
@@ -266,21 +278,22 @@ def _flatten(data: dict, prefix: str = "") -> dict:
 CORPUS_PRESETS: dict[str, CorpusRunConfig] = {
     "folk-lstm": CorpusRunConfig(
         preset="folk-lstm",
-        model=CorpusModelConfig(kind="lstm", size=512, layers=2, embedding_size=128, dropout=0.1),
-        train=CorpusTrainConfig(steps=2000, batch_size=32, length=128, learning_rate=3e-3, warmup_steps=100,
-                                weight_decay=0.0),
+        model=CorpusModelConfig(kind="lstm", size=256, layers=2, embedding_size=128, dropout=0.1, factored=True),
+        train=CorpusTrainConfig(steps=1300, batch_size=32, length=128, learning_rate=3e-3, warmup_steps=100,
+                                weight_decay=0.0, validate_every=100, checkpoint_every=100),
     ),
     "folk-transformer": CorpusRunConfig(
         preset="folk-transformer",
-        model=CorpusModelConfig(kind="transformer", size=256, layers=4, heads=4, context=256, dropout=0.1),
-        train=CorpusTrainConfig(steps=2000, batch_size=16, length=256, learning_rate=1e-3, warmup_steps=100,
-                                weight_decay=0.1),
+        model=CorpusModelConfig(kind="transformer", size=128, layers=4, heads=4, context=256, dropout=0.1, tied=True,
+                                factored=True),
+        train=CorpusTrainConfig(steps=1000, batch_size=16, length=256, learning_rate=2e-3, warmup_steps=100,
+                                weight_decay=0.1, validate_every=100, checkpoint_every=100),
     ),
 }
 
 CORPUS_PRESET_DESCRIPTIONS = {
-    "folk-lstm": "embedding 128 → 2 × LSTM(512), dropout 0.1 → head; TBPTT, 32 streams × 128 tokens",
-    "folk-transformer": "decoder-only transformer, 4 pre-LN blocks of width 256, 4 heads, context 256",
+    "folk-lstm": "factored embedding 128 → 2 × LSTM(256), dropout 0.1 → factored head; TBPTT, 32 streams × 128",
+    "folk-transformer": "decoder-only transformer: 4 pre-LN blocks of width 128, 4 heads, context 256, tied head",
 }
 
 DEFAULT_CORPUS_PRESET = "folk-lstm"

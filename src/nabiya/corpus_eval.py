@@ -9,9 +9,9 @@
   training tune (:class:`nabiya.ngram.CopyIndex`).
 - :func:`generate_tunes` makes whole new tunes: the meter and key given or drawn as often
   as the training tunes have them, sampled in one compiled, batched call
-  (:func:`nabiya.generate.generate_batch`) until each chooses ``<eos>`` or reaches a length
+  (:func:`nabiya.generation.generate_batch`) until each chooses ``<eos>`` or reaches a length
   limit. A tune never holds ``<unk>`` (a rare note has no pitch to write): sampling chooses
-  among the notes and ``<eos>`` only.
+  among the notes and ``<eos>`` only, and ``<eos>`` not before the first note.
 
 Results show themselves in Jupyter (a table, the tunes with audio players) and are plain
 JSON for programs.
@@ -36,7 +36,8 @@ from nabiya.errors import NabiyaError
 from nabiya.metrics import Metrics, Scorer
 from nabiya.music.song import Song
 
-# Orders the n-gram baseline may choose from on validation (the default corpus chooses 12).
+_MODE_NAMES = {"ionian": "major", "aeolian": "minor"}  # as the tokens name them
+# Orders the n-gram baseline may choose from on validation (the default corpus chooses 14).
 NGRAM_MAX_ORDER = 16
 DEFAULT_MAX_TOKENS = 512
 
@@ -337,12 +338,14 @@ class GeneratedTunes:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | os.PathLike) -> list[Path]:
-        """Write every tune as ``tune_01.abc``, ``.mid``, ``.wav``, ``.musicxml`` and ``.svg`` into ``out``."""
+    def write(self, out: str | os.PathLike, *, force: bool = False, audio: bool = True) -> list[Path]:
+        """Write every tune as ``tune_01.abc``, ``.mid``, ``.wav``, ``.musicxml`` and ``.svg`` into ``out``
+        (``force``: replace an earlier output of nabiya there; ``audio=False``: no WAV)."""
         from nabiya.report import write_songs
 
         width = max(2, len(str(len(self.songs))))
-        return write_songs({f"tune_{number:0{width}d}": song for number, song in enumerate(self.songs, start=1)}, out)
+        songs = {f"tune_{number:0{width}d}": song for number, song in enumerate(self.songs, start=1)}
+        return write_songs(songs, out, force=force, audio=audio)
 
     def to_json(self) -> list[dict]:
         return [{"title": song.title, "meter": song.meter, "key": song.key, "pickup": str(song.pickup),
@@ -381,9 +384,9 @@ def generate_tunes(
         meter: ``"6/8"``; None: drawn as often as the training tunes have each.
         key: ``"D"``, ``"D major"``, ``"E dorian"``; None: the mode drawn (with the meter) from the
             training tunes, then a tonic drawn among the training tunes of that mode.
-        primer: notes to begin every tune with (then each tune continues them); beam search is
-            allowed with a primer and makes one tune.
-        strategy: how to choose each note (default: :class:`~nabiya.generate.Temperature` 1.0,
+        primer: notes to begin every tune with (then each tune continues them; give their
+            ``key``); beam search is allowed with a primer and makes one tune.
+        strategy: how to choose each note (default: :class:`~nabiya.generation.Temperature` 1.0,
             plain sampling from the model).
         seed: the same seed gives the same tunes.
         max_tokens: the most tokens a tune gets (``<eos>`` included) before it is cut.
@@ -398,7 +401,7 @@ def generate_tunes(
         >>> tunes = nabiya.generate_tunes("runs/folk", count=4, meter="6/8", key="D", seed=1)   # doctest: +SKIP
         >>> tunes.play(0); tunes.write("runs/folk/tunes")                                        # doctest: +SKIP
     """
-    from nabiya.generate import Beam, Temperature, beam_search, generate_batch
+    from nabiya.generation import Beam, Temperature, beam_search, generate_batch
     from nabiya.music.notation import parse_key, parse_meter
     from nabiya.tokens import EOS, UNK
 
@@ -417,6 +420,8 @@ def generate_tunes(
         parsed_key = parse_key(key if " " in key.strip() else f"{key} major")
         if parsed_key is None:
             raise NabiyaError(f"{key!r} is not a key: write a tonic and a mode, such as D, 'E minor' or 'A dorian'")
+    if primer and key is None:
+        raise NabiyaError("give the primer's key (--key D, 'E minor', ...): the model reads notes relative to the tonic")
     strategy = strategy or Temperature(1.0)
     rng = np.random.default_rng(seed)
     conditions = [_draw_conditions(saved, rng, meter, parsed_key) for _ in range(count)]
@@ -439,7 +444,8 @@ def generate_tunes(
         lengths = np.array([ends[0] + 1 if ends.size else max_tokens])
     else:
         tokens, lengths = generate_batch(saved.model, prompts, max_tokens, strategy=strategy,
-                                         key=jax.random.key(seed), stop_token=EOS, allowed=allowed)  # fmt: skip
+                                         key=jax.random.key(seed), stop_token=EOS, allowed=allowed,
+                                         min_length=1 if primer is None else 0)  # fmt: skip
     songs, sequences, ended = [], [], []
     for number, (prompt, row, length, values) in enumerate(zip(prompts, tokens, lengths, conditions), start=1):
         new = row[: int(length)]
@@ -461,7 +467,7 @@ def _draw_conditions(saved: SavedCorpusModel, rng: np.random.Generator, meter: s
     vocab = saved.vocabulary
     mode = None
     if parsed_key is not None:
-        mode = {"ionian": "major", "aeolian": "minor"}.get(parsed_key[1], parsed_key[1])
+        mode = _MODE_NAMES.get(parsed_key[1], parsed_key[1])
     matching = [(values, count) for values, count in vocab.conditions
                 if (meter is None or values[0] == meter) and (mode is None or values[1] == mode)]  # fmt: skip
     if not matching:
@@ -475,8 +481,11 @@ def _draw_conditions(saved: SavedCorpusModel, rng: np.random.Generator, meter: s
     elif drawn_tonic and drawn_tonic != UNKNOWN:
         tonic = drawn_tonic
     else:
-        tonics = [(parse_key(name)[0], count) for name, count in saved.keys.items()
-                  if parse_key(name) and {"ionian": "major", "aeolian": "minor"}.get(parse_key(name)[1], parse_key(name)[1]) == drawn_mode]  # fmt: skip
+        tonics = []
+        for name, count in saved.keys.items():
+            parsed = parse_key(name)
+            if parsed and _MODE_NAMES.get(parsed[1], parsed[1]) == drawn_mode:
+                tonics.append((parsed[0], count))
         if tonics:
             weights = np.array([count for _, count in tonics], dtype=np.float64)
             tonic = tonics[int(rng.choice(len(tonics), p=weights / weights.sum()))][0]

@@ -5,7 +5,7 @@ Both keep nabiya's one model contract (see :mod:`nabiya.models`)::
     logits, state = model(tokens, state)   # tokens (window,) int32 -> logits (V,) of the next token
     model.initial_state(), model.window, model.stateful
 
-so :mod:`nabiya.generate` runs them as it runs the tutorial's models, and add one method for
+so :mod:`nabiya.generation` runs them as it runs the tutorial's models, and add one method for
 training and evaluation, which reads a whole row of tokens at once::
 
     logits, state = model.sequence_logits(tokens, state, resets, key=None)
@@ -60,13 +60,32 @@ def _keys(key: jax.Array | None, count: int) -> list:
     return [None] * count if key is None else list(jax.random.split(key, count))
 
 
+def _input_vectors(model, tokens: jax.Array) -> jax.Array:
+    """``(T, E)``: each token's embedding, plus its pitch's and its duration's when the model is factored."""
+    x = model.embedding[tokens]
+    if model.parts is not None:
+        x = x + model.part_embedding[model.parts[tokens]].sum(axis=-2)
+    return x
+
+
+def _head_matrix(model) -> jax.Array:
+    """``(V, H)``: the head's row of each token (the embedding when tied), plus its pitch's and duration's."""
+    head = model.embedding if model.head_weight is None else model.head_weight
+    if model.parts is not None:
+        head = head + model.part_head[model.parts].sum(axis=-2)
+    return head
+
+
 class FolkLSTM(eqx.Module):
     """Embedding → stacked LSTM → head; stateful, window 1 (see the module docstring).
 
     Attributes:
         embedding: ``(V, E)``.
         cells: one ``eqx.nn.LSTMCell`` per layer (``weight_ih (4H, in)``, ``weight_hh (4H, H)``, ``bias (4H,)``).
-        head: ``eqx.nn.Linear(H, V)``.
+        head_weight: ``(V, H)``, or None when tied to the embedding (then ``E == H``).
+        head_bias: ``(V,)``.
+        parts: ``(V, 2)`` int, fixed: each token's pitch and duration (as rows of the part
+            tables), or None unless ``factored``; ``part_embedding (P, E)`` and ``part_head (P, H)``.
 
     Example:
         >>> model = make_corpus_model(CorpusModelConfig("lstm", size=32, layers=2, embedding_size=8),
@@ -78,7 +97,11 @@ class FolkLSTM(eqx.Module):
 
     embedding: jax.Array
     cells: tuple[eqx.nn.LSTMCell, ...]
-    head: eqx.nn.Linear
+    head_weight: jax.Array | None
+    head_bias: jax.Array
+    parts: jax.Array | None
+    part_embedding: jax.Array | None
+    part_head: jax.Array | None
     dropout: float = eqx.field(static=True)
     window: int = eqx.field(static=True, default=1)
     stateful: bool = eqx.field(static=True, default=True)
@@ -110,7 +133,7 @@ class FolkLSTM(eqx.Module):
         if resets is None:
             resets = jnp.zeros(tokens.shape, bool)
         keys = _keys(key, len(self.cells) + 1)
-        x = _dropout(self.embedding[tokens], self.dropout, keys[0])  # (T, E)
+        x = _dropout(_input_vectors(self, tokens), self.dropout, keys[0])  # (T, E)
         h0, c0 = state
         last_h, last_c = [], []
         for layer, cell in enumerate(self.cells):
@@ -130,7 +153,7 @@ class FolkLSTM(eqx.Module):
             last_h.append(h)
             last_c.append(c)
             x = _dropout(outputs, self.dropout, keys[layer + 1])
-        logits = x @ self.head.weight.T + self.head.bias  # (T, V)
+        logits = x @ _head_matrix(self).T + self.head_bias  # (T, V)
         return logits, (jnp.stack(last_h), jnp.stack(last_c))
 
 
@@ -179,7 +202,11 @@ class FolkTransformer(eqx.Module):
     positions: jax.Array  # (context, D)
     blocks: tuple[_Block, ...]
     norm: eqx.nn.LayerNorm
-    head: eqx.nn.Linear  # D -> V
+    head_weight: jax.Array | None  # (V, D), None when tied to the embedding
+    head_bias: jax.Array  # (V,)
+    parts: jax.Array | None  # (V, 2) int, fixed; with part_embedding and part_head (P, D): see FolkLSTM
+    part_embedding: jax.Array | None
+    part_head: jax.Array | None
     dropout: float = eqx.field(static=True)
     window: int = eqx.field(static=True)
     stateful: bool = eqx.field(static=True, default=False)
@@ -221,24 +248,27 @@ class FolkTransformer(eqx.Module):
         if _valid is not None:
             allowed = allowed & _valid[None, :]
         keys = _keys(key, len(self.blocks) + 1)
-        x = self.embedding[tokens] + self.positions[index - start]  # (T, D)
+        x = _input_vectors(self, tokens) + self.positions[index - start]  # (T, D)
         x = _dropout(x, self.dropout, keys[0])
         for block, block_key in zip(self.blocks, keys[1:]):
             x = block(x, allowed, self.dropout, block_key)
         x = jax.vmap(self.norm)(x)
-        return x @ self.head.weight.T + self.head.bias, state
+        return x @ _head_matrix(self).T + self.head_bias, state
 
 
 CorpusModel = FolkLSTM | FolkTransformer
 
 
-def make_corpus_model(config: CorpusModelConfig, *, vocab_size: int, key: jax.Array) -> CorpusModel:
+def make_corpus_model(config: CorpusModelConfig, *, vocab_size: int, key: jax.Array,
+                      token_parts: jax.Array | None = None) -> CorpusModel:  # fmt: skip
     """Build an untrained corpus model; the same key gives the same weights.
 
     Args:
         config: what to build (see :class:`~nabiya.corpus_config.CorpusModelConfig`).
         vocab_size: V, the tokens it reads and predicts (``len(TuneVocabulary)``).
         key: a PRNG key.
+        token_parts: ``(V, 2)`` int, each token's pitch and duration as small ids (any numbering
+            from 0; tokens without one share an id of their own); needed when ``config.factored``.
 
     Example:
         >>> model = make_corpus_model(CorpusModelConfig("lstm", size=16, layers=1, embedding_size=4),
@@ -251,16 +281,31 @@ def make_corpus_model(config: CorpusModelConfig, *, vocab_size: int, key: jax.Ar
     config.validate()
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
         raise NabiyaError(f"the vocabulary size must be a whole number of at least 1, not {vocab_size!r}")
-    return _initialise(config, vocab_size, key)
+    parts = part_table(config, vocab_size, token_parts)
+    return _initialise(config, vocab_size, key, parts, 0 if parts is None else int(parts.max()) + 1)
 
 
-def initialise(config: CorpusModelConfig, vocab_size: int, key: jax.Array) -> CorpusModel:
+def part_table(config: CorpusModelConfig, vocab_size: int, token_parts) -> jax.Array | None:
+    """The fixed ``(V, 2)`` table a factored model reads: pitch ids, then duration ids after them."""
+    if not config.factored:
+        return None
+    if token_parts is None:
+        raise NabiyaError("a factored model needs each token's pitch and duration (token_parts)")
+    parts = jnp.asarray(token_parts, jnp.int32)
+    if parts.shape != (vocab_size, 2) or int(parts.min()) < 0:
+        raise NabiyaError(f"token_parts must be ({vocab_size}, 2) ids from 0, not {parts.shape}")
+    return parts.at[:, 1].add(parts[:, 0].max() + 1)
+
+
+def initialise(config: CorpusModelConfig, vocab_size: int, key: jax.Array, parts: jax.Array | None = None,
+               part_count: int = 0) -> CorpusModel:  # fmt: skip
     """The model's arrays, traced op by op (use under ``jit``, or ``eval_shape`` for shapes only).
 
-    Every array is a slice of one normal and one uniform stream drawn from ``key`` (two random
-    draws in all: each draw of its own costs the compiler most of a second on a CPU).
+    Every trained array is a slice of one normal and one uniform stream drawn from ``key`` (two
+    random draws in all: each draw of its own costs the compiler most of a second on a CPU);
+    ``parts`` (see :func:`part_table`) is a factored model's fixed table, ``part_count`` its ids.
     """
-    skeleton = jax.eval_shape(lambda: _structure(config, vocab_size))  # shapes only
+    skeleton = jax.eval_shape(lambda: _structure(config, vocab_size, part_count))  # shapes only
     rule = _lstm_rule(config) if config.kind == "lstm" else _transformer_rule(config)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(skeleton)
     sizes = [math.prod(leaf.shape) for _, leaf in leaves]
@@ -270,13 +315,16 @@ def initialise(config: CorpusModelConfig, vocab_size: int, key: jax.Array) -> Co
     uniform = jax.random.uniform(uniform_key, (total,), minval=-1.0, maxval=1.0)
     arrays, offset = [], 0
     for (path, leaf), size in zip(leaves, sizes):
+        if _path_name(path) == "parts":
+            arrays.append(parts)
+            continue
         kind, scale = rule(_path_name(path), leaf.shape)
         values = {"normal": normal, "uniform": uniform}.get(kind)
         if values is None:
             array = jnp.full(leaf.shape, scale, leaf.dtype)
         else:
             array = (scale * values[offset : offset + size]).reshape(leaf.shape).astype(leaf.dtype)
-        if kind == "uniform" and _path_name(path).endswith("bias") and config.kind == "lstm" and "cells" in _path_name(path):
+        if kind == "uniform" and config.kind == "lstm" and _path_name(path).startswith("cells") and _path_name(path).endswith("bias"):
             array = array.at[config.size : 2 * config.size].add(1.0)  # the forget gate starts open
         arrays.append(array)
         offset += size
@@ -291,15 +339,21 @@ def _path_name(path) -> str:
     return ".".join(str(getattr(entry, "name", getattr(entry, "idx", entry))) for entry in path)
 
 
-def _structure(config: CorpusModelConfig, vocab_size: int) -> CorpusModel:
+def _structure(config: CorpusModelConfig, vocab_size: int, part_count: int) -> CorpusModel:
     """A model of the right structure (its arrays are replaced by :func:`initialise`)."""
     key = jax.random.key(0)
+    width = config.embedding_size if config.kind == "lstm" else config.size
+    factored = {"parts": None, "part_embedding": None, "part_head": None}
+    if config.factored:
+        factored = {"parts": jnp.zeros((vocab_size, 2), jnp.int32), "part_embedding": jnp.zeros((part_count, width)),
+                    "part_head": jnp.zeros((part_count, config.size))}  # fmt: skip
     if config.kind == "lstm":
         hidden = config.size
         cells = tuple(eqx.nn.LSTMCell(config.embedding_size if layer == 0 else hidden, hidden, key=key)
                       for layer in range(config.layers))  # fmt: skip
-        return FolkLSTM(jnp.zeros((vocab_size, config.embedding_size)), cells, eqx.nn.Linear(hidden, vocab_size, key=key),
-                        dropout=config.dropout)  # fmt: skip
+        head = None if config.tied else jnp.zeros((vocab_size, hidden))
+        return FolkLSTM(jnp.zeros((vocab_size, config.embedding_size)), cells, head, jnp.zeros(vocab_size),
+                        **factored, dropout=config.dropout)  # fmt: skip
     width = config.size
     blocks = tuple(_Block(
         norm1=eqx.nn.LayerNorm(width), qkv=eqx.nn.Linear(width, 3 * width, key=key),
@@ -309,17 +363,20 @@ def _structure(config: CorpusModelConfig, vocab_size: int) -> CorpusModel:
     ) for _ in range(config.layers))  # fmt: skip
     return FolkTransformer(
         embedding=jnp.zeros((vocab_size, width)), positions=jnp.zeros((config.context, width)), blocks=blocks,
-        norm=eqx.nn.LayerNorm(width), head=eqx.nn.Linear(width, vocab_size, key=key), dropout=config.dropout,
-        window=config.context,
+        norm=eqx.nn.LayerNorm(width), head_weight=None if config.tied else jnp.zeros((vocab_size, width)),
+        head_bias=jnp.zeros(vocab_size), **factored, dropout=config.dropout, window=config.context,
     )  # fmt: skip
 
 
 def _lstm_rule(config: CorpusModelConfig):
-    """PyTorch's defaults: the embedding N(0, 1); LSTM and head arrays uniform ±1/√H (the forget gate's bias +1)."""
+    """PyTorch's defaults: the embedding N(0, 1); LSTM and head arrays uniform ±1/√H (the forget gate's bias +1).
+    A tied embedding, which is also the head, is uniform ±0.1 (as AWD-LSTM's)."""
     bound = 1.0 / math.sqrt(config.size)
 
     def rule(name: str, shape) -> tuple[str, float]:
-        return ("normal", 1.0) if name == "embedding" else ("uniform", bound)
+        if name in ("embedding", "part_embedding"):
+            return ("uniform", 0.1) if config.tied else ("normal", 1.0)
+        return ("uniform", bound)
 
     return rule
 
@@ -332,7 +389,7 @@ def _transformer_rule(config: CorpusModelConfig):
     def rule(name: str, shape) -> tuple[str, float]:
         if ".norm" in f".{name}":
             return ("constant", 1.0 if name.endswith("weight") else 0.0)
-        if name.endswith("bias"):
+        if name.endswith(("bias", "head_bias")):
             return ("constant", 0.0)
         if name.endswith(("proj.weight", "out.weight")):
             return ("normal", residual)

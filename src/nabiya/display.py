@@ -29,11 +29,26 @@ def _notes_markup(prediction: "Prediction") -> str:
 
 def one_line(result: "RunResult") -> str:
     perfect = result.epochs_to_perfect
+    lost = " (lost by the end)" if result.lost_perfect else ""
     return (
         f"{result.preset}: accuracy {result.accuracy:.0%}, one-step {result.one_step.matches}/{len(result.one_step.notes)}, "
         f"full song {result.full_song.matches}/{len(result.full_song.notes)}, "
-        f"100% at epoch {perfect if perfect else '—'}, {result.train_seconds:.1f} s"
+        f"100% at epoch {perfect if perfect else '—'}{lost}, {result.train_seconds:.1f} s"
     )
+
+
+def accuracy_line(result: "RunResult") -> str:
+    """``training accuracy 92.3%`` and how it relates to 100%, plainly (rich markup)."""
+    perfect = result.epochs_to_perfect
+    text = f"training accuracy [bold]{result.accuracy:.1%}[/]"
+    if perfect is None:
+        return text + " (never 100% during training)"
+    if result.lost_perfect:
+        return (
+            text + f": [bold]below the 100% first reached at epoch {perfect}[/] (Adam stepped away from the "
+            "perfect fit later; more or fewer epochs may end at 100%)"
+        )
+    return text + f" (first 100% at epoch {perfect})"
 
 
 def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None = None, quiet: bool = False) -> None:
@@ -42,16 +57,11 @@ def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None
         console.print(one_line(result) + (f" → {out}" if out else ""), soft_wrap=True)
         return
     config = result.config
-    perfect = result.epochs_to_perfect
     console.print(
         f"[bold]{result.song.title or 'song'}[/] · {config.preset} · {config.train.epochs} epochs · seed {config.seed} "
         f"· {len(result.song)} notes"
     )
-    console.print(
-        f"training accuracy [bold]{result.accuracy:.1%}[/]"
-        + (f" (first 100% at epoch {perfect})" if perfect else " (never 100% during training)")
-        + f" · trained in {result.train_seconds:.2f} s (compilation included)"
-    )
+    console.print(accuracy_line(result) + f" · trained in {result.train_seconds:.2f} s (compilation included)")
     limit = window_limit(result)
     if limit:
         console.print(f"[yellow]{limit}[/]", soft_wrap=True)
@@ -63,19 +73,35 @@ def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None
         )
         console.print(f"  [dim]{primer}[/] {_notes_markup(prediction)}", soft_wrap=False)
     if out is not None:
-        console.print(f"\nwrote [bold]{out}[/]: summary.json, loss.png, song / one_step / full_song as .mid .wav and more")
+        console.print(f"\nwrote [bold]{out}[/]: {_listing(out)}")
     if saved:
         console.print(f"saved the model to [bold]{saved}[/]")
+
+
+def _listing(folder: Path) -> str:
+    """``summary.json, loss.png, song / one_step / full_song as .abc .mid …``: what a run folder holds."""
+    names = sorted(path.name for path in Path(folder).iterdir() if not path.name.startswith("."))
+    songs = {"song", "one_step", "full_song"}
+    suffixes = sorted({Path(name).suffix for name in names if Path(name).stem in songs})
+    others = [name for name in names if Path(name).stem not in songs]
+    return ", ".join(others + ([f"song / one_step / full_song as {' '.join(suffixes)}"] if suffixes else []))
 
 
 def print_comparison(comparison: "Comparison", *, out: Path | None = None, quiet: bool = False) -> None:
     from rich.table import Table
 
     console = _console()
+    if quiet:
+        parts = [
+            f"{r.preset} {r.accuracy:.0%} ({r.full_song.matches}/{len(r.full_song.notes)})" for r in comparison.results
+        ]
+        console.print("compare: accuracy (full song): " + " · ".join(parts) + (f" → {out}" if out else ""),
+                      soft_wrap=True)  # fmt: skip
+        return
     table = Table(title=f"{comparison.results[0].song.title}: the four models" if comparison.results else None)
     for column in ("preset", "accuracy", "one-step", "full song", "100% at epoch", "seconds"):
         table.add_column(column, justify="left" if column == "preset" else "right")
-    for row in comparison.table():
+    for row in comparison.table().rows:
         table.add_row(
             row["preset"],
             f"{row['accuracy']:.0%}",
@@ -92,9 +118,12 @@ def print_comparison(comparison: "Comparison", *, out: Path | None = None, quiet
             limits.setdefault(limit, []).append(result.preset)
     for limit, presets in limits.items():
         console.print(f"[yellow]{', '.join(presets)}: {limit}[/]", soft_wrap=True)
-    if not quiet:
-        for result in comparison.results:
-            console.print(f"[bold]{result.preset}[/] full song: first mismatch {result.full_song.describe_first_mismatch()}")
+    for result in comparison.results:
+        if result.lost_perfect:
+            console.print(f"[bold]{result.preset}[/] reached 100% at epoch {result.epochs_to_perfect} but ended at "
+                          f"{result.accuracy:.1%}")  # fmt: skip
+    for result in comparison.results:
+        console.print(f"[bold]{result.preset}[/] full song: first mismatch {result.full_song.describe_first_mismatch()}")
     if out is not None:
         console.print(f"wrote [bold]{out}[/]: comparison.json, loss.png (loss and accuracy curves), one folder per preset")
 
@@ -346,3 +375,35 @@ def print_corpus_evaluation(report) -> None:
             f"training tune: median {np.median(runs):.0f}, max {max(runs, default=0)} (held-out test tunes: "
             f"median {np.median(samples.test_copied_runs):.0f}, max {max(samples.test_copied_runs, default=0)})"
         )  # fmt: skip
+
+
+def print_sweep(sweep, *, out: Path | None = None) -> None:
+    """The distribution of a sweep's results, one block per window size."""
+    from nabiya.sweeps import _ranges
+
+    console = _console()
+    config = sweep.config
+    console.print(
+        f"[bold]{sweep.song.title or 'song'}[/] · {config.preset} · {len(sweep.seeds)} seeds ({_ranges(sweep.seeds)}) · "
+        f"{config.train.epochs} epochs · trained in {sweep.train_seconds:.1f} s ({sweep.workers} "
+        f"thread{'s' if sweep.workers != 1 else ''}, compilation included)"
+    )
+    for window in sweep.windows:
+        d = sweep.distribution(window)
+        if len(sweep.windows) > 1:
+            console.print(f"\n[bold]window {window}[/]")
+        accuracy, epochs, matches = d["accuracy"], d["epochs_to_100_percent"], d["full_song_matches"]
+        total = matches["total"]
+
+        def number(value):
+            return "—" if value is None else f"{value:g}"
+
+        console.print(f"  {'':<22}{'median':>8}{'min':>8}{'max':>8}")
+        console.print(f"  {'accuracy':<22}{accuracy['median']:>8.0%}{accuracy['min']:>8.0%}{accuracy['max']:>8.0%}")
+        console.print(f"  {'first epoch at 100%':<22}{number(epochs['median']):>8}{number(epochs['min']):>8}"
+                      f"{number(epochs['max']):>8}   ({epochs['reached']} of {d['seeds']} seeds reach 100%)")
+        console.print(f"  {f'full-song matches /{total}':<22}{number(matches['median']):>8}{matches['min']:>8}"
+                      f"{matches['max']:>8}")
+        console.print(f"  the whole song replayed by {d['replayed']} of {d['seeds']} seeds")
+    if out is not None:
+        console.print(f"wrote {out}: sweep.json, sweep.png")

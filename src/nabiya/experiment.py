@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from nabiya.encoding import Vocabulary
 from nabiya.errors import NabiyaError
 from nabiya.music.note import Note
 from nabiya.music.song import Song
+
+if TYPE_CHECKING:
+    from nabiya.report import Table
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ class Prediction:
         }
 
 
+# How each prediction is made, in words: the titles of its sheet music and files.
+PREDICTION_TITLES = {"one_step": "one step at a time", "full_song": "the whole song from its first notes"}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Everything a run produced. Attributes hold arrays and notes; methods show them.
@@ -97,7 +104,9 @@ class RunResult:
         accuracy: training accuracy of the trained model (the tutorial's ``evaluate``).
         one_step: the true windows in, the next note out, along the song.
         full_song: only the first window given, the model continuing from its own output.
-        train_seconds: wall time of training, compilation included.
+        train_seconds: wall time of training, compilation included (printed, and kept
+            here, but not written to the run folder, which the same run always writes
+            byte for byte the same).
     """
 
     config: RunConfig
@@ -110,7 +119,6 @@ class RunResult:
     one_step: Prediction
     full_song: Prediction
     train_seconds: float
-    created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
 
     @property
     def preset(self) -> str:
@@ -122,8 +130,21 @@ class RunResult:
         reached = np.flatnonzero(self.accuracy_history >= 1.0)
         return int(reached[0]) + 1 if reached.size else None
 
+    @property
+    def lost_perfect(self) -> bool:
+        """Whether training reached 100% at some epoch but the trained model is below it.
+
+        Adam can step away from a perfect fit (see the README's note on loss spikes), so
+        the last epoch's model is not always the best one seen.
+        """
+        return self.epochs_to_perfect is not None and self.accuracy < 1.0
+
     def summary(self) -> dict:
-        """The run as plain JSON-able data (what ``summary.json`` holds)."""
+        """The run as plain JSON-able data (what ``summary.json`` holds).
+
+        Only what the run computed: the same run gives the same summary, byte for byte
+        (timings and dates are printed, never written into the folder).
+        """
         return {
             "preset": self.config.preset,
             "song": {"title": self.song.title, "notes": self.song.codes, "tempo_bpm": self.song.tempo_bpm},
@@ -131,25 +152,29 @@ class RunResult:
             "epochs": self.config.train.epochs,
             "accuracy": self.accuracy,
             "epochs_to_100_percent": self.epochs_to_perfect,
+            "final_accuracy_below_earlier_100_percent": self.lost_perfect,
             "one_step": self.one_step.to_json(),
             "full_song": self.full_song.to_json(),
             "loss_history": [float(x) for x in self.loss_history],
             "accuracy_history": [float(x) for x in self.accuracy_history],
-            "train_seconds": round(self.train_seconds, 3),
             "vocabulary": self.vocabulary.to_json(),
             "config": self.config.to_json(),
-            "created": self.created,
         }
 
     def prediction_song(self, which: str) -> Song:
-        """A prediction as a whole song (primer + predicted notes), or the original (``'song'``)."""
+        """A prediction as a whole song (primer + predicted notes), or the original (``'song'``).
+
+        Its title says whose prediction, of what, and how, as its sheet music shows it:
+        ``'나비야 (Butterfly): stateful2, one step at a time'``.
+        """
         if which == "song":
             return self.song
         prediction = self._prediction(which)
-        return self.song.with_notes(prediction.primer + prediction.notes, title=f"{self.song.title} ({which})")
+        title = f"{self.song.title or 'the melody'}: {self.config.preset}, {PREDICTION_TITLES[which]}"
+        return self.song.with_notes(prediction.primer + prediction.notes, title=title)
 
     def plot_loss(self, ax=None):
-        """The loss curve (and returns the matplotlib Figure, which Jupyter shows)."""
+        """The loss curve: a matplotlib Figure, which Jupyter shows once (as the cell's value)."""
         from nabiya.plots import plot_loss
 
         return plot_loss({self.config.preset: self.loss_history}, title=f"{self.song.title}: training loss", ax=ax)
@@ -168,14 +193,16 @@ class RunResult:
             return data
         return Audio(data=data)
 
-    def write(self, out: str | Path) -> Path:
-        """Write the run folder: summary.json, loss.png, and each song as MIDI and WAV.
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True, song_files: Path | None = None) -> Path:
+        """Write the run folder: summary.json, loss.png, and each song as MIDI, WAV and more.
 
-        See :func:`nabiya.report.write_run` for the full list.
+        The folder appears whole or not at all. ``force`` replaces an earlier run folder
+        (never a folder holding other files); ``audio=False`` leaves out the WAV files.
+        See :func:`nabiya.report.write_run` for the full list (and ``song_files``).
         """
         from nabiya.report import write_run
 
-        return write_run(self, out)
+        return write_run(self, out, force=force, audio=audio, song_files=song_files)
 
     def save(self, path: str | Path) -> Path:
         """Save the trained model, its config, vocabulary and summary in one safe file."""
@@ -211,33 +238,14 @@ class RunResult:
         return html_summary([self])
 
 
-SONG_FILE_SUFFIXES = (".abc", ".mid", ".midi", ".musicxml", ".xml", ".mxl", ".txt", ".notes", ".jsonl")
+def resolve_song(song: Song | str | Path | Sequence[str] | None, *, tune: str | int | None = None) -> Song:
+    """A Song from a Song, a built-in song's name, a file path, or note codes (``None``: 나비야).
 
-
-def resolve_song(song: Song | str | Sequence[str] | None) -> Song:
-    """A Song from a Song, a built-in song's name, a file path, or note codes.
-
-    ``None`` is 나비야. A string is a built-in song's name if it is one, else a file
-    path if such a file exists, else note codes (``"g8 e8 e4 f8 d8"``).
+    The same as :func:`nabiya.music.sources.song_from_source`, which tells them apart.
     """
-    from nabiya.music import songs
+    from nabiya.music.sources import song_from_source
 
-    if song is None:
-        return songs.nabiya()
-    if isinstance(song, Song):
-        return song
-    if isinstance(song, (str, Path)):
-        text = str(song)
-        try:
-            return songs.get_song(text)  # a built-in song's short name or title
-        except NabiyaError:
-            pass
-        if Path(text).exists() or Path(text).suffix.lower() in SONG_FILE_SUFFIXES:
-            from nabiya.music.formats import read_song
-
-            return read_song(text)
-        return Song.from_codes(text)
-    return Song.from_codes(list(song))
+    return song_from_source(song, tune=tune)
 
 
 def run(
@@ -247,6 +255,8 @@ def run(
     epochs: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
+    force: bool = False,
+    audio: bool = True,
     progress: bool | Callable[[int, int, float, float], None] = True,
 ) -> RunResult:
     """Train a model on a song, then predict one step at a time and the full song.
@@ -256,7 +266,10 @@ def run(
         song: the melody to learn (default 나비야): a Song, a built-in song's name, a file, or note codes.
         epochs: overrides the preset's 2000.
         seed: overrides the preset's seed 5.
-        out: when given, the run folder is written there (see :meth:`RunResult.write`).
+        out: when given, the run folder is written there (see :meth:`RunResult.write`);
+            it is checked before training and appears only when the run succeeded.
+        force: replace an earlier run folder at ``out``.
+        audio: write WAV files (``False``: leave them out).
         progress: show a progress bar (``True``), nothing (``False``), or call a function
             ``f(epochs_done, epochs_total, loss, accuracy)`` after each block of epochs.
 
@@ -269,22 +282,34 @@ def run(
         50
     """
     config = get_preset(preset) if isinstance(preset, str) else preset
+    if not isinstance(config, RunConfig):
+        raise NabiyaError(f"a preset is a preset's name or a RunConfig, not {type(config).__name__}")
     config = config.replace(epochs=epochs, seed=seed)
     song = resolve_song(song)
     data = prepare(config, song)  # bad songs fail here, before any training or output
     if out is not None:
-        from nabiya.fileio import ensure_directory
+        from nabiya.fileio import check_output_folder
 
-        ensure_directory(out)  # fail before training, not after
-    if progress is True:
-        from nabiya.progress import training_progress
+        check_output_folder(out, force=force, what="run folder")  # fail before training; create nothing
+    # While training runs (JAX releases the GIL), a thread writes what does not depend on it.
+    from concurrent.futures import ThreadPoolExecutor
 
-        with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-            result = _train_and_predict(config, song, data, report)
-    else:
-        result = _train_and_predict(config, song, data, progress or None)
-    if out is not None:
-        result.write(out)
+    with ThreadPoolExecutor(1, thread_name_prefix="nabiya-meanwhile") as meanwhile:
+        song_files = None
+        if out is not None:
+            from nabiya.report import render_song_files
+
+            song_files = meanwhile.submit(render_song_files, song, audio=audio)
+        if progress is True:
+            from nabiya.progress import training_progress
+
+            with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
+                result = _train_and_predict(config, song, data, report, meanwhile)
+        else:
+            result = _train_and_predict(config, song, data, progress or None, meanwhile)
+        if out is not None:
+            with song_files.result() as rendered:
+                result.write(out, force=force, audio=audio, song_files=rendered)
     return result
 
 
@@ -309,19 +334,47 @@ def prepare(config: RunConfig, song: Song) -> PreparedSong:
     return PreparedSong(vocabulary, indices, windows, feature_table, count_classes(windows))
 
 
-def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress) -> RunResult:
+def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress, meanwhile=None) -> RunResult:
+    from nabiya.training import train
+
+    model, train_key = build_model(config, data)
+    windows = data.windows
+    # The prediction programs compile (or load from the cache) while training runs: the
+    # untrained model has the trained one's shapes, and a program depends only on those.
+    compiled = meanwhile.submit(evaluate_training, config, song, data, _Untrained(model)) if meanwhile else None
+    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    if compiled is not None:
+        compiled.result()
+    return evaluate_training(config, song, data, trained)
+
+
+@dataclass(frozen=True)
+class _Untrained:
+    """A model dressed as a finished training, to compile the prediction programs ahead."""
+
+    model: object
+    loss_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    accuracy_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0
+
+
+def build_model(config: RunConfig, data: PreparedSong):
+    """The run's untrained model and its training key, both split from ``config.seed``."""
     import jax
 
-    from nabiya.generate import continue_greedy, predict_windows
     from nabiya.models import make_model
-    from nabiya.train import train
 
     init_key, train_key = jax.random.split(jax.random.key(config.seed))
     model = make_model(config.model, feature_table=data.feature_table, window=config.window,
                        n_classes=data.n_classes, key=init_key)  # fmt: skip
-    windows = data.windows
-    trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=on_progress)
+    return model, train_key
 
+
+def evaluate_training(config: RunConfig, song: Song, data: PreparedSong, trained) -> RunResult:
+    """The :class:`RunResult` of a finished training (a :class:`nabiya.training.TrainResult`): both predictions."""
+    from nabiya.generation import continue_greedy, predict_windows
+
+    windows = data.windows
     one_step_indices = predict_windows(trained.model, windows.inputs).argmax(axis=-1)
     full_song_indices = continue_greedy(trained.model, windows.inputs[0], len(windows))
     truth = song.notes[config.window :]
@@ -333,7 +386,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
         model=trained.model,
         loss_history=trained.loss_history,
         accuracy_history=trained.accuracy_history,
-        accuracy=float(np.mean(one_step_indices == data.windows.targets)),
+        accuracy=float(np.mean(one_step_indices == windows.targets)),
         one_step=Prediction(data.vocabulary.decode(one_step_indices), truth, primer),
         full_song=Prediction(data.vocabulary.decode(full_song_indices), truth, primer),
         train_seconds=trained.seconds,
@@ -346,9 +399,19 @@ class Comparison:
 
     results: tuple[RunResult, ...]
 
-    def table(self) -> list[dict]:
-        """One row per preset: accuracy, one-step and full-song matches, epochs to 100%, seconds."""
-        return [
+    def table(self) -> "Table":
+        """One row per preset: accuracy, one-step and full-song matches, epochs to 100%, seconds.
+
+        A :class:`~nabiya.report.Table`: Jupyter shows it as an HTML table, ``print`` as
+        text, and ``.rows`` holds the data (one dict per preset).
+
+        Example:
+            >>> comparison.table().rows[0]["preset"]                    # doctest: +SKIP
+            'mlp'
+        """
+        from nabiya.report import Table
+
+        rows = [
             {
                 "preset": r.preset,
                 "accuracy": r.accuracy,
@@ -359,6 +422,8 @@ class Comparison:
             }
             for r in self.results
         ]
+        title = f"{self.results[0].song.title}: the models side by side" if self.results else ""
+        return Table(rows, title=title)
 
     def plot_loss(self, ax=None):
         from nabiya.plots import plot_loss
@@ -389,11 +454,11 @@ class Comparison:
                              {r.preset: r.accuracy_history for r in self.results}, ceilings=self.ceilings(),
                              title=self.results[0].song.title if self.results else "")
 
-    def write(self, out: str | Path) -> Path:
+    def write(self, out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
         """Write ``comparison.json``, ``loss.png`` (loss and accuracy curves) and each preset's run folder."""
         from nabiya.report import write_comparison
 
-        return write_comparison(self, out)
+        return write_comparison(self, out, force=force, audio=audio)
 
     def __getitem__(self, preset: str) -> RunResult:
         for result in self.results:
@@ -414,25 +479,33 @@ def compare(
     epochs: int | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
+    force: bool = False,
+    audio: bool = True,
     progress: bool = True,
 ) -> Comparison:
     """Train each preset on the same song and put the results side by side.
 
+    Every preset, the song and ``out`` are checked before the first training starts.
+
     Example:
-        >>> comparison = compare(progress=False)               # doctest: +SKIP
-        >>> [row["accuracy"] for row in comparison.table()]     # doctest: +SKIP
+        >>> comparison = compare(progress=False)                    # doctest: +SKIP
+        >>> [row["accuracy"] for row in comparison.table().rows]    # doctest: +SKIP
         [0.92, 0.88, 1.0, 1.0]
     """
-    configs = [get_preset(name) for name in presets]
+    if isinstance(presets, str):
+        presets = (presets,)
+    configs = [get_preset(name).replace(epochs=epochs, seed=seed) for name in presets]
     song = resolve_song(song)
+    for config in configs:
+        prepare(config, song)
     if out is not None:
-        from nabiya.fileio import ensure_directory
+        from nabiya.fileio import check_output_folder
 
-        ensure_directory(out)
-    results = tuple(run(config, song=song, epochs=epochs, seed=seed, progress=progress) for config in configs)
+        check_output_folder(out, force=force, what="comparison folder")
+    results = tuple(run(config, song=song, progress=progress) for config in configs)
     comparison = Comparison(results)
     if out is not None:
-        comparison.write(out)
+        comparison.write(out, force=force, audio=audio)
     return comparison
 
 

@@ -16,6 +16,45 @@ def _pyplot():
     return plt
 
 
+def _new_figure(figsize: tuple[float, float]):
+    """A figure and its axes, not registered with pyplot.
+
+    Jupyter's inline backend shows every open pyplot figure at the end of a cell, and then
+    the returned figure again: a figure pyplot does not know is shown once, as the value.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize)
+    return figure, figure.add_subplot()
+
+
+# A loss that climbs more than this factor above the lowest loss so far, once that was below
+# SPIKE_FLOOR, is one of Adam's spikes (see plot_loss).
+SPIKE_FACTOR = 100.0
+SPIKE_FLOOR = 1e-3
+ADAM_SPIKES_NOTE = (
+    "Spikes after the loss gets tiny are Adam's (ε = 1e-7, as in Keras): its steps grow as the\n"
+    "gradients vanish, training recovers within a few epochs. Not a fault."
+)
+
+
+def count_spikes(history: Sequence[float]) -> int:
+    """How many times a loss curve jumps from tiny back up by over ``SPIKE_FACTOR`` (Adam's spikes).
+
+    Example:
+        >>> count_spikes([1.0, 1e-4, 1e-5, 0.5, 1e-5, 1e-5])
+        1
+    """
+    import numpy as np
+
+    loss = np.asarray(history, dtype=np.float64)
+    if loss.size < 2:
+        return 0
+    lowest = np.minimum.accumulate(loss)
+    above = (loss[1:] > SPIKE_FACTOR * lowest[:-1]) & (lowest[:-1] < SPIKE_FLOOR)
+    return int(np.count_nonzero(above[1:] & ~above[:-1]) + int(above[0]))
+
+
 def displayable(text: str) -> str:
     """``text`` with the characters matplotlib's fonts cannot draw removed.
 
@@ -45,12 +84,16 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
         histories: ``{"stateful2": loss_history, ...}``.
         ax: a matplotlib Axes to draw on; a new figure when omitted.
 
+    Curves with Adam's spikes (see :func:`count_spikes`) get a caption saying what they are,
+    so nobody takes them for a fault.
+
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure (not registered with pyplot, so Jupyter shows it once).
     """
-    plt = _pyplot()
+    _pyplot()
+    spiky = any(count_spikes(history) for history in histories.values())
     if ax is None:
-        figure, ax = plt.subplots(figsize=(7, 4))
+        figure, ax = _new_figure((7, 4.6) if spiky else (7, 4))
     else:
         figure = ax.figure
     for name, history in histories.items():
@@ -60,9 +103,17 @@ def plot_loss(histories: Mapping[str, Sequence[float]], *, title: str = "Trainin
     ax.set_ylabel("loss (cross-entropy)")
     ax.set_title(displayable(title))
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper right")
+    _legend_outside(ax)
     figure.tight_layout()
+    if spiky:
+        figure.subplots_adjust(bottom=0.24)
+        figure.text(0.01, 0.01, ADAM_SPIKES_NOTE, fontsize="small", color="#555555", va="bottom")
     return figure
+
+
+def _legend_outside(ax, **options) -> None:
+    """The legend beside the plotting area, on the right, where it hides no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small", **options)
 
 
 def save_figure(figure, path) -> None:
@@ -75,17 +126,25 @@ def save_figure(figure, path) -> None:
     plt.close(figure)
 
 
-def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
+def plot_piano_roll(truth, prediction, *, given: int = 0, title: str = "", ax=None):
     """Draw a song and a prediction of it as a piano roll: pitch against time in quarter notes.
 
     The true song is drawn as wide pale bars, the prediction as narrow bars over them:
     dark where the prediction's note equals the true note at the same position (same
-    pitch and duration), red where it does not (and for notes past the song's end).
-    Rests lie on a row of their own below the lowest pitch.
+    pitch and duration), red where it does not (and for notes past the song's end). The
+    first ``given`` notes of the prediction (the primer a model starts from) are drawn grey
+    and are not counted. Rests lie on a row of their own below the lowest pitch.
+
+    A model predicts a song note by note, so note ``i`` of the prediction is compared with,
+    and drawn at the onset of, note ``i`` of the song: a note of the wrong length does not
+    push the notes after it out of line. Each predicted bar keeps its own length, so a wrong
+    length shows as a bar longer or shorter than the pale one under it. Predicted notes
+    past the song's end follow one another from its end. The legend sits beside the plot.
 
     Args:
         truth: the song (a :class:`~nabiya.music.song.Song`).
-        prediction: the predicted song, compared with ``truth`` note by note.
+        prediction: the predicted song, compared with ``truth`` note by note, primer first.
+        given: how many notes at the start of ``prediction`` were given, not predicted.
         title: the plot's title; the song's title when empty.
         ax: a matplotlib Axes to draw on; a new figure when omitted.
 
@@ -95,9 +154,9 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     Example:
         >>> from nabiya.music.song import Song
         >>> truth = Song.from_codes("g8 e8 e4 f8 d8 d4")
-        >>> figure = plot_piano_roll(truth, Song.from_codes("g8 e8 e4 f8 e8 d4"))
-        >>> len(figure.axes[0].get_legend().get_texts())
-        3
+        >>> figure = plot_piano_roll(truth, Song.from_codes("g8 e8 e4 f8 e8 d4"), given=4)
+        >>> [text.get_text() for text in figure.axes[0].get_legend().get_texts()][-1]
+        'prediction: wrong (1 of 2)'
     """
     from matplotlib.patches import Patch
 
@@ -110,36 +169,49 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     highest = max((note.pitch for note in pitched), default=60)
     rest_row = lowest - 2  # rests get a row of their own, below the music
 
-    def bars(song):
-        """(onsets, durations, rows) of the song's notes, in quarter notes."""
-        onsets, durations, rows, time = [], [], [], 0.0
-        for note in song.notes:
-            onsets.append(time)
-            durations.append(float(note.duration))
-            rows.append(rest_row if note.pitch is None else note.pitch)
-            time += float(note.duration)
-        return onsets, durations, rows
+    def row(note) -> int:
+        return rest_row if note.pitch is None else note.pitch
 
+    truth_onsets, time = [], 0.0
+    for note in truth.notes:
+        truth_onsets.append(time)
+        time += float(note.duration)
+    predicted_onsets = []  # note i at the onset of true note i; past the end, one after another
+    for index, note in enumerate(prediction.notes):
+        predicted_onsets.append(truth_onsets[index] if index < len(truth_onsets) else time)
+        if index >= len(truth_onsets):
+            time += float(note.duration)
+    given = max(0, min(given, len(prediction.notes)))
     wrong = [
-        index >= len(truth.notes) or note.token != truth.notes[index].token for index, note in enumerate(prediction.notes)
+        index >= len(truth.notes) or note.token != truth.notes[index].token
+        for index, note in enumerate(prediction.notes)
     ]
-    length = max(float(truth.duration_quarters), float(prediction.duration_quarters), 1.0)
+    length = max(
+        [float(truth.duration_quarters), 1.0]
+        + [onset + float(note.duration) for onset, note in zip(predicted_onsets, prediction.notes)]
+    )
     if ax is None:
-        figure, ax = plt.subplots(figsize=(min(max(8.0, length / 4), 20.0), 4.5))
+        figure, ax = _new_figure((min(max(8.0, length / 4), 20.0) + 2.0, 4.5))
     else:
         figure = ax.figure
-    truth_color, right_color, wrong_color = "#b9cde5", "#1f4e79", "#d62728"
-    onsets, durations, rows = bars(truth)
-    ax.barh(rows, durations, left=onsets, height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)
-    onsets, durations, rows = bars(prediction)
-    colors = [wrong_color if is_wrong else right_color for is_wrong in wrong]
-    ax.barh(rows, durations, left=onsets, height=0.35, color=colors, edgecolor="none")
+    truth_color, given_color, right_color, wrong_color = "#b9cde5", "#8c8c8c", "#1f4e79", "#d62728"
+    ax.barh([row(note) for note in truth.notes], [float(note.duration) for note in truth.notes], left=truth_onsets,
+            height=0.8, color=truth_color, edgecolor="white", linewidth=0.5)  # fmt: skip
+    colors = [
+        given_color if index < given else (wrong_color if is_wrong else right_color)
+        for index, is_wrong in enumerate(wrong)
+    ]
+    ax.barh([row(note) for note in prediction.notes], [float(note.duration) for note in prediction.notes],
+            left=predicted_onsets, height=0.35, color=colors, edgecolor="none")  # fmt: skip
 
     meter = parse_meter(truth.meter)
     if meter:
         bar_length = float(bar_quarters(meter))
-        for bar_line in range(1, int(length / bar_length) + 1):
-            ax.axvline(bar_line * bar_length, color="#999999", linewidth=0.5, alpha=0.5, zorder=0)
+        first_bar = float(truth.pickup) if truth.pickup else bar_length
+        bar_line = first_bar
+        while bar_line <= length:
+            ax.axvline(bar_line, color="#999999", linewidth=0.5, alpha=0.5, zorder=0)
+            bar_line += bar_length
     spellings = {note.pitch: note.spelling for note in reversed(notes) if note.pitch is not None}
     ticks = sorted(spellings)
     labels = [pitch_name(pitch, spellings[pitch]) for pitch in ticks]
@@ -150,14 +222,17 @@ def plot_piano_roll(truth, prediction, *, title: str = "", ax=None):
     ax.set_xlim(0, length)
     ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("pitch")
-    ax.set_title(title or truth.title or "piano roll")
+    ax.set_title(displayable(title or truth.title or "piano roll"))
     ax.grid(True, axis="y", alpha=0.2)
-    handles = [
-        Patch(color=truth_color, label="song (truth)"),
+    predicted = len(prediction.notes) - given
+    handles = [Patch(color=truth_color, label="song (truth)")]
+    if given:
+        handles.append(Patch(color=given_color, label=f"given ({given} notes)"))
+    handles += [
         Patch(color=right_color, label="prediction: right"),
-        Patch(color=wrong_color, label=f"prediction: wrong ({sum(wrong)} of {len(wrong)})"),
+        Patch(color=wrong_color, label=f"prediction: wrong ({sum(wrong[given:])} of {predicted})"),
     ]
-    ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+    _legend_outside(ax, handles=handles)
     figure.tight_layout()
     return figure
 
@@ -271,4 +346,59 @@ def plot_training(loss_histories: Mapping[str, Sequence[float]], accuracy_histor
     prefix = f"{title}: " if title else ""
     plot_loss(loss_histories, title=f"{prefix}training loss", ax=loss_ax)
     plot_accuracy(accuracy_histories, ceilings=ceilings, title=f"{prefix}training accuracy", ax=accuracy_ax)
+    return figure
+def plot_sweep(sweep, *, ax=None):
+    """A sweep's results, one dot per seed: accuracy, first epoch at 100%, full-song matches.
+
+    Three panels side by side, the window sizes along each x axis and a bar at each
+    window's median; seeds that never reached 100% are drawn as crosses above the epochs.
+
+    Args:
+        sweep: a :class:`nabiya.sweeps.SweepResult`.
+        ax: three matplotlib Axes to draw on; a new figure when omitted.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    if ax is None:
+        figure, ax = plt.subplots(1, 3, figsize=(11, 3.8))
+    else:
+        figure = ax[0].figure
+    windows = sweep.windows
+    jitter = np.random.default_rng(0)  # fixed: the same sweep draws the same picture
+    panels = (
+        ("training accuracy", lambda run: run.accuracy * 100, "%"),
+        ("first epoch at 100%", lambda run: run.epochs_to_perfect, ""),
+        ("full-song matches", lambda run: run.full_song.matches, ""),
+    )
+    never_height = max((run.epochs_to_perfect or 0 for run in sweep.runs), default=0) * 1.08 or sweep.config.train.epochs
+    for axis, (label, value, unit) in zip(ax, panels):
+        for position, window in enumerate(windows):
+            runs = sweep.for_window(window)
+            values = [value(run) for run in runs]
+            shown = np.array([v for v in values if v is not None], dtype=float)
+            offsets = jitter.uniform(-0.18, 0.18, len(values))
+            xs = [position + o for o, v in zip(offsets, values) if v is not None]
+            axis.scatter(xs, shown, s=14, alpha=0.7, color="tab:blue")
+            missing = [position + o for o, v in zip(offsets, values) if v is None]
+            if missing:
+                axis.scatter(missing, [never_height] * len(missing), marker="x", s=18, color="tab:red",
+                             label="never 100%" if position == 0 else None)  # fmt: skip
+            if shown.size:
+                axis.hlines(np.median(shown), position - 0.3, position + 0.3, color="black", linewidth=2)
+        axis.set_xticks(range(len(windows)), [str(w) for w in windows])
+        axis.set_xlabel("window" if len(windows) > 1 else f"window {windows[0]}")
+        axis.set_title(label + (f" ({unit})" if unit else ""), fontsize=10)
+        axis.grid(True, axis="y", alpha=0.3)
+    if any(run.epochs_to_perfect is None for run in sweep.runs):
+        ax[1].legend(loc="lower right", fontsize=8)
+    total = len(sweep.runs[0].full_song.notes)
+    ax[0].set_ylim(-2, 102)
+    ax[2].set_ylim(-1, total + 1)
+    title = f"{sweep.song.title}: {sweep.config.preset}, {len(sweep.seeds)} seeds, {sweep.config.train.epochs} epochs"
+    figure.suptitle(displayable(title), fontsize=11)
+    figure.tight_layout()
     return figure

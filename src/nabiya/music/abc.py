@@ -1,4 +1,4 @@
-"""ABC notation in and out: pick one tune of a file, read it with music21, write a song as ABC.
+"""ABC notation in and out: pick one tune of a file, read it, write a song as ABC.
 
 An ABC file holds tunes, each starting with an ``X:`` line (its reference number) and a
 header ending with ``K:`` (the key)::
@@ -10,26 +10,20 @@ header ending with ``K:`` (the key)::
     K:C
     G E E2 | F D D2 | C D E F | G G G2 |
 
-Reading splits the text at ``X:`` lines and gives music21 only the chosen tune, headed
-by ``%abc-2.1`` so that an accidental carries to later notes of its bar as ABC 2.1 says
-(without it music21 forgets it; with it, music21 carries it to every octave). Before
-music21 sees a tune, nabiya checks what music21 would fail on obscurely or skip silently
-(a length ``L:1/0``, a meter ``M:x/y``, characters that are not ABC, an accidental without
-a note, notes beyond MIDI's range), so that an error names the line and column, and
-rewrites what music21 misreads although ABC allows it (``H`` fermatas, ``x``, ``Z`` and
-``X`` rests: see :func:`_prepare_tune`).
+Reading splits the text at ``X:`` lines (:func:`split_tunes`, in linear time) and reads the
+chosen tune with nabiya's own ABC 2.1 reader (:mod:`nabiya.music.abc_tune`, which says what
+it reads and why it is not music21), as written or as played (``repeats=``).
 
 Writing needs no music21: nabiya writes the header (X, T, M, L, Q, K), cuts the melody
-into bars (tying notes across bar lines), writes triplets as ``(3`` groups and marks
-accidentals where the key signature and the bar's earlier accidentals would not give the
-right pitch, whether a reader carries accidentals to other octaves or not.
+into bars (tying notes across bar lines), writes tuplets as ``(3`` or ``(p:q:r`` groups so
+that every written length is a power-of-two fraction of the unit (as abc2midi requires), and
+marks accidentals where the key signature and the bar's earlier accidentals would not give
+the right pitch, whether a reader carries accidentals to other octaves or not.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -45,12 +39,14 @@ from nabiya.music.notation import (
     split_into_bars,
     written_octave,
 )
+from nabiya.music.abc_tune import DEFAULT_REPEATS, REPEATS, read_tune  # noqa: F401  (REPEATS: public)
 from nabiya.music.note import DEFAULT_SPELLINGS
 from nabiya.music.song import Song
 
-VERSION_LINE = "%abc-2.1"
+DEFAULT_TEMPO_BPM = 120.0
 UNIT_QUARTERS = Fraction(1, 2)  # the writer's L:1/8, in quarter notes
 BARS_PER_LINE = 4
+MAX_TUPLET = 999  # the largest p and r of a (p:q:r tuplet the writer writes (and the reader reads)
 
 _FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):[^\]\n]*\]")
@@ -62,8 +58,7 @@ _MUSIC_CHARACTERS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     " \t/<>^_=,'|:[](){}-.~!+\\&$*`"
 )
-# What music21 would turn into notes that are not there (it reads "T3" or "_/2" as a C),
-# with what to tell the user.
+# What free text looks like once read as music (a line of prose after a blank line ends a tune).
 _MISREAD = (
     (re.compile(r"[\^_=]+(?![\^_=A-Ga-g])"), "an accidental {!r} must stand right before a note letter"),
     (re.compile(r"[~.H-Wh-wYy][\d/]+"), "{!r} is a length after a decoration or spacer; only notes and rests have lengths"),
@@ -165,7 +160,9 @@ def select_tune(tunes: list[AbcTune], tune: str | int | None, *, source: str) ->
     raise NabiyaError(f"{source} has no tune {tune!r} (by X: number or title): its tunes are {shown}{more}")
 
 
-def song_from_abc(text: str, *, tune: str | int | None = None, source: str = "ABC text") -> Song:
+def song_from_abc(
+    text: str, *, tune: str | int | None = None, source: str = "ABC text", repeats: str = DEFAULT_REPEATS
+) -> Song:
     """Read one tune of ABC text as a song.
 
     Args:
@@ -173,37 +170,42 @@ def song_from_abc(text: str, *, tune: str | int | None = None, source: str = "AB
         tune: which tune: its ``X:`` number (int or digits) or its title (any case);
             the first when None.
         source: the file name, for error messages.
+        repeats: ``"written"`` (the default): each section once, first and second endings
+            both, in written order, as the tune is printed; ``"played"``: ``|: :|`` sections
+            twice, each pass with its own ending, and the header's ``P:`` parts in order,
+            as a musician (and abc2midi) plays them.
 
     Returns:
-        The melody with its title (``T:``), tempo (``Q:``, else 120 bpm), meter, key and
-        pickup where known; ``meta`` holds ``tune`` (the X: number).
-        Chord symbols (``"Am"``) and grace notes are left out; tied notes of one pitch
-        become one note; repeats are not expanded (notes are read as written).
+        The first voice's melody with its title (``T:``), tempo (``Q:``, else 120 bpm), meter,
+        key and pickup where known; ``meta`` holds ``tune`` (the X: number).
+        Chord symbols, decorations and grace notes are left out; tied notes of one pitch
+        become one note. See :mod:`nabiya.music.abc_tune` for what is read and how.
 
     Raises:
-        NabiyaError: naming the file, the tune, the line or measure, and what is wrong.
+        NabiyaError: naming the file, the tune, the line and column (and for a note, the
+            measure and note), and what is wrong.
 
     Example:
         >>> song_from_abc("X:1\\nT:Start\\nL:1/8\\nK:C\\nG E E2 | F D D2 |").codes
         ['g8', 'e8', 'e4', 'f8', 'd8', 'd4']
+        >>> song_from_abc("X:1\\nL:1/4\\nK:C\\n|: C D :|", repeats="played").codes
+        ['c4', 'd4', 'c4', 'd4']
     """
-    from nabiya.music.scores import song_from_score
-
     chosen = select_tune(split_tunes(text), tune, source=source)
     where = f"{source}, tune {chosen.label}"
-    abc = _prepare_tune(chosen, where)
+    reading = read_tune(chosen.lines, chosen.line_numbers, where=where, repeats=repeats)
     try:
-        from music21 import converter
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            score = converter.parseData(abc, format="abc")
-    except Exception as error:  # music21 raises many kinds for bad ABC: report them all as one
-        raise NabiyaError(f"{where} (lines {_line_span(chosen)}): cannot read the tune: {_reason(error)}") from None
-    if hasattr(score, "scores") and len(score.scores):  # an Opus: take its one score
-        score = score.scores[0]
-    song = song_from_score(score, source=where)
-    return dataclasses.replace(song, title=chosen.title, meta={**song.meta, "tune": chosen.reference})
+        return Song(
+            reading.notes,
+            title=chosen.title,
+            tempo_bpm=reading.tempo_bpm or DEFAULT_TEMPO_BPM,
+            meter=reading.meter,
+            key=reading.key,
+            pickup=reading.pickup,
+            meta={"tune": chosen.reference},
+        )
+    except NabiyaError as error:  # a song beyond nabiya's limits (its length in hours)
+        raise NabiyaError(f"{where}: {error}") from None
 
 
 def song_to_abc(song: Song, *, reference: int = 1) -> str:
@@ -252,21 +254,45 @@ def song_to_abc(song: Song, *, reference: int = 1) -> str:
 
 
 def _bar_text(bar, key_alters: dict[str, int]) -> str:
-    """One bar's notes as ABC, accidentals marked for both ways readers carry them."""
+    """One bar's notes as ABC, accidentals marked for both ways readers carry them.
+
+    A length that is not a power-of-two fraction of the unit (a triplet eighth is 2/3 of
+    ``L:1/8``) is written inside a tuplet: consecutive such notes whose lengths share the
+    odd factor ``p`` of their denominators make one ``(p:q:r`` group (``q`` the power of two
+    below ``p``; ``(3`` for three notes of a triplet), in which each note's written length
+    times ``q/p`` is its duration.
+    """
     by_letter = dict(key_alters)  # the reading of readers that carry an accidental to every octave
     by_octave: dict[tuple[str, int], int] = {}  # … and of readers that carry it in its octave only
     tokens = []
     index = 0
     while index < len(bar):
-        group = bar[index : index + 3]
-        triplet = len(group) == 3 and all(_is_plain(piece.duration * 3 / 2) for piece in group)
-        scale = Fraction(3, 2) if triplet else Fraction(1)
-        written = []
-        for piece in group if triplet else group[:1]:
-            written.append(_note_text(piece, piece.duration * scale, key_alters, by_letter, by_octave))
-        tokens.append(("(3" if triplet else "") + "".join(written))
-        index += len(written)
+        odd = _odd_part((bar[index].duration / UNIT_QUARTERS).denominator)
+        end = index + 1
+        while odd > 1 and end < len(bar) and end - index < MAX_TUPLET:
+            if _odd_part((bar[end].duration / UNIT_QUARTERS).denominator) != odd:
+                break
+            end += 1
+        if odd > MAX_TUPLET:
+            raise NabiyaError(
+                f"a note of {bar[index].duration} quarter notes cannot be written in ABC: its tuplet would "
+                f"be {odd} notes in the time of {1 << (odd.bit_length() - 1)}"
+            )
+        time = 1 << (odd.bit_length() - 1)  # the power of two below p: 3 → 2, 5 → 4, 7 → 4, 9 → 8
+        scale = Fraction(odd, time)
+        written = "".join(
+            _note_text(piece, piece.duration * scale, key_alters, by_letter, by_octave) for piece in bar[index:end]
+        )
+        count = end - index
+        sign = "" if odd == 1 else "(3" if (odd, count) == (3, 3) else f"({odd}:{time}:{count}"
+        tokens.append(sign + written)
+        index = end
     return " ".join(tokens)
+
+
+def _odd_part(number: int) -> int:
+    """``number`` without its factors of two: 12 → 3, 40 → 5, 8 → 1."""
+    return number >> ((number & -number).bit_length() - 1)
 
 
 def _note_text(piece, duration: Fraction, key_alters, by_letter, by_octave) -> str:
@@ -279,7 +305,7 @@ def _note_text(piece, duration: Fraction, key_alters, by_letter, by_octave) -> s
     letter, alter, octave = spelling[0], alteration(spelling), written_octave(note.pitch, spelling)
     accidental = ""
     carried = alter == by_letter[letter] == by_octave.get((letter, octave), key_alters[letter])
-    if not carried or abs(alter) == 2:  # music21 carries a double sharp on as a single one
+    if not carried or abs(alter) == 2:  # some readers carry a double sharp on as a single one
         accidental = {2: "^^", 1: "^", 0: "=", -1: "_", -2: "__"}[alter]
         by_letter[letter] = alter
         by_octave[(letter, octave)] = alter
@@ -299,11 +325,6 @@ def _length_text(units: Fraction) -> str:
     return f"{units.numerator if units.numerator != 1 else ''}/{units.denominator}"
 
 
-def _is_plain(duration: Fraction) -> bool:
-    """Whether a length is a power of two of quarter notes (a note value without dots or tuplets)."""
-    return all(part & (part - 1) == 0 for part in (duration.numerator, duration.denominator))
-
-
 def _field_text(value: str) -> str:
     """A text field's value: a trailing ``% comment`` cut off, ``\\%`` read as ``%``."""
     return re.split(r"(?<!\\)%", value, maxsplit=1)[0].strip().replace("\\%", "%")
@@ -314,125 +335,11 @@ def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-# --- preparing a tune for music21 -----------------------------------------------------------
-
-
-def _prepare_tune(tune: AbcTune, where: str) -> str:
-    """The tune as text for music21, or an error naming the line of what it would get wrong.
-
-    Checks the fields music21 fails on obscurely (``L:1/0``, ``M:x/y``, ``Q:1/4=abc``) and
-    the music it skips or misreads silently (characters that are not ABC, an accidental
-    without a note, notes beyond MIDI's range). Rewrites what music21 misreads but ABC
-    allows: ``H`` (a fermata; music21 drops the note after it) becomes ``!fermata!``;
-    invisible rests ``x`` (which music21 drops) and multi-bar rests ``Z`` and ``X`` become
-    ``z`` rests of the same length; decorations music21 would read as notes (``J W Y j p q``,
-    which only a ``U:`` field defines) are dropped. A header with neither ``L:`` nor
-    ``M:`` gets ABC's default ``L:1/8``.
-    """
-    lines = [VERSION_LINE]
-    in_header, has_key, continued = True, False, False
-    unit, bar = None, None  # the current L: and M: as fractions of a whole note
-    for number, line in zip(tune.line_numbers, tune.lines):
-        line_continues, continued = continued, line.rstrip().endswith("\\")
-        field = _FIELD_LINE.match(line)
-        if line.startswith("%"):
-            lines.append(line)
-            continue
-        if in_header and (line_continues or not field):
-            continue  # stray text in a header is not music (music21 would read notes in it)
-        if field:
-            name, value = field[1], re.split(r"(?<!\\)%", field[2], maxsplit=1)[0]
-            problem = _field_problem(name, value)
-            if problem:
-                raise NabiyaError(f"{where}, line {number}: {problem}")
-            unit, bar = _follow_field(name, value, unit, bar)
-            if name == "K":
-                if in_header and unit is None:  # music21 fails without a unit length; ABC has a default
-                    unit = Fraction(1, 8) if bar is None else _default_unit(bar)
-                    lines.append(f"L:{unit}")
-                has_key, in_header = True, False
-            lines.append(line)
-            continue
-        for match in _INLINE_FIELD.finditer(line):
-            value = match[0][3:-1]
-            problem = _field_problem(match[1], value)
-            if problem:
-                raise NabiyaError(f"{where}, line {number}, column {match.start() + 1}: {problem}")
-            unit, bar = _follow_field(match[1], value, unit, bar)
-        problem = _music_problem(line)
-        if problem:
-            raise NabiyaError(f"{where}, line {number}, {problem}")
-        lines.append(_rewrite_music(line, unit, bar, f"{where}, line {number}"))
-    if not has_key:
-        raise NabiyaError(f"{where} (line {tune.first_line}): the tune has no K: line (its key, e.g. K:C)")
-    return "\n".join(lines) + "\n"
-
-
-def _follow_field(name: str, value: str, unit, bar):
-    """The unit length and bar length after a (valid) L: or M: field."""
-    value = value.strip()
-    if name == "L":
-        numerator, _, denominator = value.partition("/")
-        return Fraction(int(numerator), int(denominator or 1)), bar
-    if name == "M":
-        meter = parse_meter(value)
-        bar = Fraction(meter[0], meter[1]) if meter else None
-        return unit, bar
-    return unit, bar
-
-
-def _default_unit(bar: Fraction) -> Fraction:
-    """ABC's unit length when a tune gives none: 1/16 for meters under 3/4, else 1/8."""
-    return Fraction(1, 16) if bar < Fraction(3, 4) else Fraction(1, 8)
-
-
-def _rewrite_music(line: str, unit, bar, where: str) -> str:
-    """A line of music with what music21 misreads rewritten (see :func:`_prepare_tune`)."""
-    blanked = _blank_out(line)
-    pieces, last = [], 0
-    for match in re.finditer(r"H|[JWYjpq]|x|[ZX](\d*)", blanked):
-        text = match[0]
-        if text == "H":
-            replacement = "!fermata!"
-        elif text == "x":
-            replacement = "z"
-        elif text[0] in "ZX":
-            if bar is None or unit is None:
-                raise NabiyaError(f"{where}, column {match.start() + 1}: a multi-bar rest {text!r} needs a meter (M:)")
-            length = int(match[1] or 1) * bar / unit
-            replacement = "z" + _length_text(length)
-        else:
-            replacement = ""
-        pieces += [line[last : match.start()], replacement]
-        last = match.end()
-    return "".join(pieces) + line[last:]
-
-
-def _field_problem(name: str, value: str) -> str | None:
-    value = value.strip()
-    if name == "L":
-        match = re.fullmatch(r"(\d+)\s*(?:/\s*(\d+))?", value)
-        if not match or int(match[1]) == 0 or (match[2] is not None and int(match[2]) == 0):
-            return f"L:{value} is not a note length: write one such as L:1/8"
-    elif name == "M":
-        if value.lower() in ("", "none", "c", "c|"):
-            return None
-        match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value)
-        if not match or int(match[1]) == 0 or int(match[2]) == 0:
-            return f"M:{value} is not a meter: write one such as M:3/4, M:6/8, M:C or M:none"
-    elif name == "Q":
-        unquoted = re.sub(r'"[^"]*"', " ", value).strip()
-        if not unquoted:
-            return None
-        match = re.fullmatch(r"(?:((?:\d+\s*/\s*\d+\s*)+|C\d*)\s*=\s*)?(\d+(?:\.\d+)?)", unquoted)
-        bad_unit = match and match[1] and any(int(d) == 0 for d in re.findall(r"/\s*(\d+)", match[1]))
-        if not match or bad_unit or float(match[2]) == 0:
-            return f"Q:{value} is not a tempo: write one such as Q:1/4=120"
-    return None
+# --- telling music from free text ---------------------------------------------------------
 
 
 def _music_problem(line: str) -> str | None:
-    """What is not ABC in a line of music, as ``'column 7: …'``, or None."""
+    """What makes a line free text rather than ABC music, as ``'column 7: …'``, or None."""
     if line.count('"') % 2:
         return f'column {line.index(chr(34)) + 1}: a quoted chord symbol or annotation is not closed with "'
     blanked = _blank_out(line)
@@ -460,23 +367,20 @@ def _blank_out(line: str) -> str:
 
 
 def _drop_free_text(numbered: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """A tune's ``(line number, line)`` pairs up to a blank line followed by text that is not ABC."""
-    for index, (_, line) in enumerate(numbered):
-        if line.strip():
-            continue
-        rest = [later for _, later in numbered[index + 1 :] if later.strip()]
-        if any(not _FIELD_LINE.match(later) and not later.startswith("%") and _music_problem(later) for later in rest):
-            return numbered[:index]
-    return numbered
+    """A tune's ``(line number, line)`` pairs up to a blank line followed by text that is not ABC.
 
-
-def _line_span(tune: AbcTune) -> str:
-    return f"{tune.first_line}-{tune.line_numbers[-1]}"
-
-
-def _reason(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    text = re.split(r"\.? tPrev:|\.? token:", text)[0]
-    if len(text) > 120:
-        text = text[:117] + "…"
-    return text or type(error).__name__
+    One pass from the end (each line is looked at once): the cut is the first blank line
+    with free text somewhere after it.
+    """
+    first_blank = next((index for index, (_, line) in enumerate(numbered) if not line.strip()), None)
+    if first_blank is None:
+        return numbered
+    cut, free_text_after = len(numbered), False
+    for index in range(len(numbered) - 1, first_blank - 1, -1):
+        line = numbered[index][1]
+        if not line.strip():
+            if free_text_after:
+                cut = index
+        elif not free_text_after and not _FIELD_LINE.match(line) and not line.startswith("%"):
+            free_text_after = _music_problem(line) is not None
+    return numbered[:cut]

@@ -762,7 +762,9 @@ def read_corpus_tune(record: Mapping | str, *, source: str = "folk corpus") -> S
             raise NabiyaError(f"{name}, note {number}: {item!r} is not a [pitch or null, quarter notes] pair")
         pitch, quarters = item
         valid_pitch = pitch is None or (isinstance(pitch, int) and not isinstance(pitch, bool) and 0 <= pitch <= 127)
-        valid_length = isinstance(quarters, (int, float)) and not isinstance(quarters, bool) and quarters > 0
+        valid_length = (
+            isinstance(quarters, (int, float)) and not isinstance(quarters, bool) and 0 < quarters < float("inf")
+        )
         if not (valid_pitch and valid_length):
             raise NabiyaError(
                 f"{name}, note {number}: {item!r} is not a [MIDI pitch 0-127 or null, positive quarter notes] pair"
@@ -788,11 +790,18 @@ def iter_corpus(path: str | os.PathLike) -> Iterator[Song]:
     """
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as error:
         raise NabiyaError(f"{path}: cannot read the corpus file: {error.strerror or error}") from None
     with handle:
-        for line_number, line in enumerate(handle, start=1):
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise NabiyaError(
+                    f"{path}, line {line_number}: not UTF-8 text (byte {error.start + 1} of the line); "
+                    "a .jsonl corpus is UTF-8"
+                ) from None
             if line.strip():
                 yield read_corpus_tune(line, source=f"{path}, line {line_number}")
 

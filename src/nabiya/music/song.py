@@ -110,6 +110,11 @@ class Song:
         return 60.0 / self.tempo_bpm
 
     @property
+    def duration_seconds(self) -> float:
+        """How long the song plays at its tempo, in seconds."""
+        return float(self.duration_quarters) * self.seconds_per_quarter
+
+    @property
     def notation(self) -> dict:
         """``meter``, ``key`` and ``pickup`` as keyword arguments for another Song."""
         return {"meter": self.meter, "key": self.key, "pickup": self.pickup}

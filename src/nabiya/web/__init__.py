@@ -8,8 +8,19 @@ a thin layer over the Python API, as the CLI is.
 - :mod:`nabiya.web.jobs`: the job queue and its worker processes.
 - :mod:`nabiya.web.worker`: what a worker process does (train, generate).
 - :mod:`nabiya.web.songs`: melodies between the page and nabiya.
+- :mod:`nabiya.web.analysis`: the song analysis panel (``nabiya.analyze``): the marked
+  score, the ceiling, the memory, and what a preset can reach beside its training.
 - :mod:`nabiya.web.server`: listening, the token, uvicorn.
 - ``static/``: ``index.html``, ``app.js``, ``app.css``: no framework, no CDN, works offline.
+
+**Adding a panel** (the song analysis is one; models trained on a corpus that make whole
+new tunes would be the next): name the API function that feeds it in
+``app.OPTIONAL_FEATURES`` (the page shows the panel only where ``nabiya`` has it); add its
+routes to ``create_app``, or its jobs as a kind in ``app.JOB_KINDS`` (the request check)
+and ``worker.TASKS`` (what the worker process does: anything with JAX goes here, never
+in the server); add a ``<section data-feature="NAME" hidden>`` to ``index.html`` and
+``PANELS.NAME`` to ``app.js``, whose hooks hear of the song shown, the model chosen and
+each training that finishes.
 
 From Python::
 

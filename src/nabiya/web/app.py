@@ -11,6 +11,9 @@ route                                 what
 ``POST /api/songs/upload?name=F``     the bytes of a file named F (``.abc``, ``.mid``, …)
 ``GET /api/songs/{id}.{ext}``         a song shown before, as ``.svg`` ``.wav`` ``.mid`` ``.abc``
                                       ``.musicxml`` or ``.txt``
+``GET /api/songs/{id}/analysis``      its analysis at ``?window=4`` (:mod:`nabiya.web.analysis`)
+``GET /api/songs/{id}/analysis.svg``  its sheet music, the ambiguous windows marked
+                                      (``?window=4``; ``&mark=N``: only the N-th)
 ``POST /api/jobs``                    JSON ``{"kind": "train", ...}`` or ``{"kind": "generate", ...}``
 ``GET /api/jobs/{id}``                a job's state; ``…/events``: the same, as server-sent events
 ``DELETE /api/jobs/{id}``             cancel it
@@ -65,6 +68,9 @@ KEEPALIVE_SECONDS = 15.0
 SONG_CACHE = 256  # songs kept in memory for their downloads
 # Optional panels: a panel shows when the Python API has the function that feeds it
 # (name -> attribute of ``nabiya``). The page asks /api/info and shows what is there.
+# A new panel (e.g. corpus models that make whole new tunes) adds its entry here, its routes
+# or job kinds (JOB_KINDS below, worker.TASKS), a <section data-feature> in index.html
+# and a PANELS entry in app.js; nothing else changes.
 OPTIONAL_FEATURES = {"analysis": "analyze"}
 MEDIA_TYPES = {
     ".svg": "image/svg+xml",
@@ -136,6 +142,8 @@ def create_app(
         Route("/api/songs", state.song, methods=["POST"]),
         Route("/api/songs/upload", state.upload, methods=["POST"]),
         Route("/api/songs/{name}", state.song_file),
+        Route("/api/songs/{song}/analysis", state.analysis),
+        Route("/api/songs/{song}/analysis.svg", state.analysis_score),
         Route("/api/jobs", state.submit, methods=["POST"]),
         Route("/api/jobs/{job}", state.job, methods=["GET", "DELETE"]),
         Route("/api/jobs/{job}/events", state.events),
@@ -171,15 +179,15 @@ class _AppState:
         return HTMLResponse(html, headers={"cache-control": "no-cache"})
 
     async def info(self, request: Request) -> Response:
-        import nabiya
         from nabiya.config import PRESET_DESCRIPTIONS, PRESETS
         from nabiya.music.songs import describe_songs
+        from nabiya.plots import ADAM_SPIKES_NOTE, SPIKE_FACTOR, SPIKE_FLOOR
 
         return JSONResponse(
             {
                 "presets": [
                     {"name": name, "description": PRESET_DESCRIPTIONS.get(name, ""), "epochs": config.train.epochs,
-                     "seed": config.seed}
+                     "seed": config.seed, "window": config.window, "stateful": config.model.stateful}
                     for name, config in PRESETS.items()
                 ],
                 "songs": [{"name": row["name"], "title": row["title"]} for row in describe_songs()],
@@ -189,7 +197,8 @@ class _AppState:
                 "max_epochs": MAX_EPOCHS,
                 "max_generate_notes": MAX_GENERATE_NOTES,
                 "workers": self.jobs.max_workers,
-                "features": {panel: function in nabiya.__all__ for panel, function in OPTIONAL_FEATURES.items()},
+                "features": features(),
+                "adam_spikes": {"note": " ".join(ADAM_SPIKES_NOTE.split()), "factor": SPIKE_FACTOR, "floor": SPIKE_FLOOR},
             }
         )
 
@@ -244,15 +253,48 @@ class _AppState:
     async def song_file(self, request: Request) -> Response:
         song_id, dot, extension = request.path_params["name"].rpartition(".")
         suffix = f".{extension.lower()}"
-        song = self.songs.get(song_id) if dot else None
-        if song is None:
-            raise Problem(404, "no such song here any more: choose it again")
+        song = self._song(song_id if dot else "")
         if suffix not in songs.DOWNLOAD_SUFFIXES:
             raise Problem(404, f"a song can be downloaded as {', '.join(songs.DOWNLOAD_SUFFIXES)}")
         from nabiya.music.formats import song_to_bytes
 
         data = await self._in_thread(partial(song_to_bytes, song, suffix))
         return Response(data, media_type=MEDIA_TYPES[suffix], headers=_download_headers(request, song.title, suffix))
+
+    def _song(self, song_id: str):
+        song = self.songs.get(song_id)
+        if song is None:
+            raise Problem(404, "no such song here any more: choose it again")
+        return song
+
+    # --- the song analysis (an optional panel) ---------------------------------------------------
+
+    async def analysis(self, request: Request) -> Response:
+        """The analysis at ``?window=`` (default 4) as JSON: see :func:`nabiya.web.analysis.analysis_facts`."""
+        from nabiya.web.analysis import analysis_facts
+
+        song_id, song, window = self._analysis_request(request)
+        url = f"/api/songs/{song_id}/analysis.svg?window={window}"
+        facts = await run_in_thread(partial(analysis_facts, song, window, score_url=url))
+        return JSONResponse(facts, headers={"cache-control": "private, max-age=3600"})
+
+    async def analysis_score(self, request: Request) -> Response:
+        """The sheet music with the ambiguous windows marked (``&mark=N``: only the N-th, 1-based)."""
+        from nabiya.web.analysis import marked_score
+
+        _, song, window = self._analysis_request(request)
+        mark = _whole(dict(request.query_params), "mark", None)
+        only = mark - 1 if mark else None
+        svg = await self._in_thread(partial(marked_score, song, window, only=only))
+        return Response(svg, media_type=MEDIA_TYPES[".svg"], headers={"cache-control": "private, max-age=3600"})
+
+    def _analysis_request(self, request: Request):
+        if not features()["analysis"]:
+            raise Problem(404, "this nabiya has no song analysis")
+        song_id = request.path_params["song"]
+        song = self._song(song_id)
+        window = _whole(dict(request.query_params), "window", 4)
+        return song_id, song, window
 
     async def _in_thread(self, work: Callable):
         import anyio.to_thread
@@ -265,19 +307,23 @@ class _AppState:
     async def submit(self, request: Request) -> Response:
         body = await _json_body(request)
         kind = body.get("kind")
-        if kind == "train":
-            task, epochs = _train_task(body)
-            job = self.jobs.submit("train", task, epochs_total=epochs)
-        elif kind == "generate":
-            model_job = self._job(_text(body, "model"))
-            if model_job.kind != "train" or model_job.status != "done":
-                raise Problem(400, "generate with a model that has finished training")
-            task = _generate_task(body)
-            task["model"] = str(model_job.files_folder / MODEL_FILE)
-            job = self.jobs.submit("generate", task, uses=model_job.id)
-        else:
-            raise Problem(400, "say what to do: kind 'train' or 'generate'")
+        queue = JOB_KINDS.get(kind) if isinstance(kind, str) else None
+        if queue is None:
+            raise Problem(400, f"say what to do: kind {' or '.join(repr(name) for name in JOB_KINDS)}")
+        job = await queue(self, body)
         return JSONResponse(self.jobs.state(job), status_code=201)
+
+    async def submit_training(self, body: dict):
+        task, epochs, about = await run_in_thread(partial(_train_task, body))
+        return self.jobs.submit("train", task, epochs_total=epochs, about=about)
+
+    async def submit_generation(self, body: dict):
+        model_job = self._job(_text(body, "model"))
+        if model_job.kind != "train" or model_job.status != "done":
+            raise Problem(400, "generate with a model that has finished training")
+        task = _generate_task(body)
+        task["model"] = str(model_job.files_folder / MODEL_FILE)
+        return self.jobs.submit("generate", task, uses=model_job.id)
 
     async def job(self, request: Request) -> Response:
         job = self._job(request.path_params["job"])
@@ -341,21 +387,46 @@ class _AppState:
             raise Problem(404, str(error)) from None
 
 
+def features() -> dict[str, bool]:
+    """Which optional panels the Python API can feed: ``{"analysis": True, ...}``."""
+    import nabiya
+
+    return {panel: function in nabiya.__all__ for panel, function in OPTIONAL_FEATURES.items()}
+
+
+async def run_in_thread(work: Callable):
+    """Run quick numpy work (checking a request, an analysis) off the event loop."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(work)
+
+
+# The jobs the page may ask for: kind -> the method that checks the request (bad input never
+# waits in the queue) and queues the job; a worker runs it with nabiya.web.worker.TASKS[kind].
+JOB_KINDS: dict[str, Callable] = {"train": _AppState.submit_training, "generate": _AppState.submit_generation}
+
+
 # --- reading requests ---------------------------------------------------------------------------
 
 
-def _train_task(body: dict) -> tuple[dict, int]:
-    """A training task from the page's request, checked here so that bad input never waits in the queue."""
+def _train_task(body: dict) -> tuple[dict, int, dict]:
+    """A training task from the page's request, checked here so that bad input never waits in the queue.
+
+    Returns the task, its epochs, and what the page may know of it before it runs: the
+    ``expectation`` (what the preset can reach on the song by construction), where the
+    analysis exists.
+    """
     from nabiya.config import preset
     from nabiya.experiment import prepare
     from nabiya.music.formats import song_from_codes_text
 
     preset_name = _text(body, "preset")
     # The config checks epochs and seed as it does for the CLI (same messages); the page adds a ceiling.
-    config = preset(preset_name).replace(epochs=_whole(body, "epochs", None), seed=_whole(body, "seed", None))
-    epochs = config.train.epochs
-    if epochs > MAX_EPOCHS:
+    epochs = _whole(body, "epochs", None)
+    if epochs is not None and epochs > MAX_EPOCHS:
         raise NabiyaError(f"epochs must be at most {MAX_EPOCHS:,} here, not {epochs:,}")
+    config = preset(preset_name).replace(epochs=epochs, seed=_whole(body, "seed", None))
+    epochs = config.train.epochs
     if not 0 <= config.seed < 2**32:
         raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {config.seed}")
     seed = config.seed
@@ -365,13 +436,19 @@ def _train_task(body: dict) -> tuple[dict, int]:
             f"the song has {len(song)} notes: the playground trains on songs of at most {MAX_TRAIN_NOTES}"
         )
     prepare(config, song)  # a song too short for the window fails here, not in the queue
-    return {
+    task = {
         "preset": preset_name,
         "epochs": epochs,
         "seed": seed,
         "epochs_per_block": max(1, epochs // PROGRESS_UPDATES),
         "song": songs.song_text(song),
-    }, epochs
+    }
+    about = {}
+    if features()["analysis"]:
+        from nabiya.web.analysis import training_expectation
+
+        about["expectation"] = training_expectation(song, config)
+    return task, epochs, about
 
 
 def _generate_task(body: dict) -> dict:

@@ -63,6 +63,8 @@ class Job:
         result: the worker's result when done; ``error``: the message when failed.
         files: the names of the files in :attr:`files_folder` when done.
         uses: the id of the job whose model this one uses (generation), or None.
+        about: what the server knew of the job when it was submitted, for the page (for
+            training: what the preset can reach on the song by construction).
         version: bumped at every change; see :meth:`JobQueue.changed`.
     """
 
@@ -72,6 +74,7 @@ class Job:
     folder: Path
     epochs_total: int | None = None
     uses: str | None = None
+    about: dict = field(default_factory=dict)
     status: str = "queued"
     progress: list = field(default_factory=list)
     result: dict | None = None
@@ -243,8 +246,11 @@ class JobQueue:
 
     # --- jobs --------------------------------------------------------------------------------
 
-    def submit(self, kind: str, task: dict, *, epochs_total: int | None = None, uses: str | None = None) -> Job:
+    def submit(self, kind: str, task: dict, *, epochs_total: int | None = None, uses: str | None = None,
+               about: dict | None = None) -> Job:
         """Queue a job; it runs when a worker is free. ``task`` gets ``job`` and ``folder`` added.
+
+        ``about`` is shown with the job's state as it is (plain JSON data).
 
         Raises:
             QueueFull: when ``max_waiting`` jobs are waiting already.
@@ -256,7 +262,8 @@ class JobQueue:
             raise QueueFull(f"the server is busy: {len(self._waiting)} jobs are waiting; try again in a minute")
         job_id = secrets.token_hex(8)
         folder = self.root / job_id
-        job = Job(job_id, kind, {**task, "job": job_id, "kind": kind}, folder, epochs_total=epochs_total, uses=uses)
+        job = Job(job_id, kind, {**task, "job": job_id, "kind": kind}, folder, epochs_total=epochs_total, uses=uses,
+                  about=dict(about or {}))
         job.task["folder"] = str(job.files_folder)
         folder.mkdir()
         self._jobs[job_id] = job
@@ -316,6 +323,8 @@ class JobQueue:
             state["error"] = job.error
         if job.uses is not None:
             state["uses"] = job.uses
+        if job.about:
+            state["about"] = job.about
         return state
 
     async def changed(self, job: Job, version: int, *, timeout: float) -> bool:
@@ -407,7 +416,9 @@ class JobQueue:
         if kind == "done":
             job.result = payload
             folder = job.files_folder
-            job.files = tuple(sorted(p.name for p in folder.iterdir() if p.is_file())) if folder.is_dir() else ()
+            names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+            # Hidden files are bookkeeping (a run folder's .nabiya-output.json), not downloads.
+            job.files = tuple(name for name in names if not name.startswith("."))
             self._finish(job, "done")
         else:
             job.error = str(payload)

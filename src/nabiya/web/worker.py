@@ -77,12 +77,11 @@ def warm_up() -> None:
 
 
 def run_task(task: dict, report: Report) -> dict:
-    """Run one task (``kind`` ``'train'`` or ``'generate'``) and return its result for the page."""
-    if task["kind"] == "train":
-        return train(task, report)
-    if task["kind"] == "generate":
-        return generate(task)
-    raise NabiyaError(f"unknown task {task['kind']!r}")
+    """Run one task (its ``kind`` is a key of :data:`TASKS`) and return its result for the page."""
+    run = TASKS.get(task["kind"])
+    if run is None:
+        raise NabiyaError(f"unknown task {task['kind']!r}")
+    return run(task, report)
 
 
 def train(task: dict, report: Report) -> dict:
@@ -136,16 +135,17 @@ def train(task: dict, report: Report) -> dict:
     summary = result.summary()
     return {
         "summary": {
-            name: summary[name]
-            for name in ("preset", "seed", "epochs", "accuracy", "epochs_to_100_percent", "train_seconds",
-                         "loss_history", "accuracy_history")
+            **{name: summary[name]
+               for name in ("preset", "seed", "epochs", "accuracy", "epochs_to_100_percent",
+                            "final_accuracy_below_earlier_100_percent", "loss_history", "accuracy_history")},
+            "train_seconds": result.train_seconds,  # printed, never in summary.json (a run's files are reproducible)
         },
         "song": {"title": result.song.title, "notes": len(result.song)},
         "predictions": predictions,
     }
 
 
-def generate(task: dict) -> dict:
+def generate(task: dict, report: Report | None = None) -> dict:
     """Continue a melody with a trained model; write it in every format into ``task['folder']``.
 
     Task keys: ``model`` (the model file a training job wrote), ``primer`` (note codes or
@@ -177,7 +177,8 @@ def generate(task: dict) -> dict:
     primer = parse_codes(task["primer"], source="the primer") if task.get("primer") else None
     notes = nabiya.continue_song(saved, primer, steps=task.get("steps"), strategy=strategy, seed=task["seed"])
     given = tuple(primer) if primer is not None else saved.song.notes[: saved.window]
-    title = f"{saved.song.title if saved.song else 'melody'} (generated)"
+    title = f"{saved.song.title if saved.song and saved.song.title else 'a melody'}: new music by " \
+            f"{saved.config.preset} ({strategy_words(strategy, task['seed'])})"
     if saved.song is not None:
         melody = saved.song.with_notes(given + tuple(notes), title=title)
     else:
@@ -198,3 +199,31 @@ def generate(task: dict) -> dict:
         "primer": len(given),
         "roll": piano_roll(None, melody, given=len(given)),
     }
+
+
+def strategy_words(strategy, seed: int) -> str:
+    """How a continuation was made, for its title: ``'top-k 3, seed 1'``, ``'greedy'``.
+
+    Example:
+        >>> from nabiya.generation import TopP
+        >>> strategy_words(TopP(p=0.8, temperature=1.5), 2)
+        'top-p 0.8, temperature 1.5, seed 2'
+    """
+    name = type(strategy).__name__
+    if name == "Greedy":
+        return "greedy"
+    if name == "Beam":
+        return f"beam search, width {strategy.width}"
+    words = {"TopK": f"top-k {getattr(strategy, 'k', '')}", "TopP": f"top-p {getattr(strategy, 'p', '')}"}.get(name)
+    temperature = f"temperature {strategy.temperature:g}"
+    if words is None:
+        words = temperature
+    elif strategy.temperature != 1:
+        words += f", {temperature}"
+    return f"{words}, seed {seed}"
+
+
+# What a worker can do: kind -> function(task, report) -> result (plain JSON data). A new kind of
+# job (e.g. training a corpus model) adds its function here and its request check to
+# nabiya.web.app.JOB_KINDS.
+TASKS: dict[str, Callable[[dict, Report], dict]] = {"train": train, "generate": generate}

@@ -18,8 +18,10 @@ const state = {
 
 // Optional panels. A section of index.html with data-feature="NAME" shows when /api/info's
 // "features" says the Python API has what feeds it and a panel of that name is here:
-//   PANELS.NAME = {init(section, api), songShown(song), trained(job)}  (all optional)
-// The song analysis (nabiya.analyze) is the first planned; none is built yet.
+//   PANELS.NAME = {init(section, tools), songShown(song), presetChosen(preset), trained(job)}
+// (every hook optional; tools: api, postJSON, watchJob, drawRoll, links, showError, state).
+// The song analysis (nabiya.analyze) is the first, at the end of this file; a panel for corpus
+// models would be the next: its section, its entry here, its job kinds on the server.
 const PANELS = {};
 
 // --- talking to the server ---------------------------------------------------------------------
@@ -70,6 +72,25 @@ function numberField(input) {
 
 function percent(fraction) {
   return `${Math.round(fraction * 1000) / 10}%`;
+}
+
+function wholePercent(fraction) {
+  // Ceilings as the CLI prints them: 92%, 57%; never 100% for what falls short of it.
+  const rounded = Math.round(fraction * 100);
+  return `${fraction < 1 && rounded === 100 ? 99 : rounded}%`;
+}
+
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function noteList(numbers) {
+  if (numbers.length === 1) return `note ${numbers[0]}`;
+  return `notes ${numbers.slice(0, -1).join(", ")} and ${numbers[numbers.length - 1]}`;
+}
+
+function capitalized(sentence) {
+  return sentence ? sentence[0].toUpperCase() + sentence.slice(1) : sentence;
 }
 
 function links(container, label, items) {
@@ -180,9 +201,14 @@ function editAsCodes() {
 
 // --- 2. training ---------------------------------------------------------------------------------
 
+function chosenPreset() {
+  return state.info.presets.find((item) => item.name === $("#preset").value);
+}
+
 function showPreset() {
-  const preset = state.info.presets.find((item) => item.name === $("#preset").value);
+  const preset = chosenPreset();
   $("#preset-description").textContent = preset ? preset.description : "";
+  if (preset) for (const panel of activePanels()) panel.presetChosen?.(preset);
 }
 
 async function train(event) {
@@ -204,7 +230,9 @@ async function train(event) {
     return;
   }
   if (state.training && state.training.source) state.training.source.close();
-  state.training = { id: job.id, points: [], status: job.status, source: null };
+  state.training = { id: job.id, points: [], status: job.status, source: null, about: job.about || {} };
+  // The notes a continuation starts from when none are typed: the trained song's first window.
+  state.training.primer = state.song.codes.slice(0, (chosenPreset() || { window: 4 }).window).join(" ");
   $("#results").hidden = true;
   $("#train-view").hidden = false;
   $("#train-view").dataset.statuses = "";
@@ -240,7 +268,7 @@ function updateTraining(job) {
   } else if (job.status === "done") {
     const summary = job.result.summary;
     training.points = summary.loss_history.map((loss, index) => [index + 1, loss, summary.accuracy_history[index]]);
-    status.textContent = `Trained ${summary.epochs} epochs in ${summary.train_seconds.toFixed(1)} s · training accuracy ${percent(summary.accuracy)}.`;
+    status.textContent = `Trained ${summary.epochs} epochs in ${summary.train_seconds.toFixed(1)} s · ${accuracyWords(summary)}.`;
     progress.value = 1;
   } else if (job.status === "cancelled") {
     status.textContent = "Cancelled.";
@@ -249,6 +277,9 @@ function updateTraining(job) {
     showError($("#train-error"), new Error(job.error));
   }
   drawLoss($("#loss-chart"), training.points, total);
+  showSpikes(training.points);
+  drawAccuracy($("#accuracy-chart"), training.points, total, training.about.expectation);
+  showExpectation(job, training.about.expectation);
   if (FINISHED.includes(job.status)) {
     $("#cancel-button").hidden = true;
     $("#train-button").disabled = !state.song;
@@ -266,8 +297,97 @@ async function cancelTraining() {
   }
 }
 
+function accuracyWords(summary) {
+  // As the CLI says it: a run that ends below a 100% it reached earlier says so plainly.
+  const words = `training accuracy ${percent(summary.accuracy)}`;
+  const perfect = summary.epochs_to_100_percent;
+  if (!perfect) return words;
+  if (summary.final_accuracy_below_earlier_100_percent) {
+    return `${words}: below the 100% first reached at epoch ${perfect} (Adam stepped away from the perfect fit ` +
+      "later; more or fewer epochs may end at 100%)";
+  }
+  return `${words} (first 100% at epoch ${perfect})`;
+}
+
+function showExpectation(job, expectation) {
+  // What the preset can reach on this song by construction, said beside its accuracy once trained.
+  const line = $("#train-expectation");
+  line.hidden = !(expectation && job.status === "done");
+  if (line.hidden) return;
+  line.replaceChildren(capitalized(expectation.summary) + ".");
+  const panel = $("#analysis");
+  if (panel && !panel.hidden) {
+    const link = document.createElement("a");
+    link.href = "#analysis";
+    link.textContent = "Why?";
+    line.append(" ", link);
+  }
+}
+
+function countSpikes(losses) {
+  // Adam's spikes, counted as nabiya.plots.count_spikes counts them (the rule comes from /api/info).
+  const { factor, floor } = state.info.adam_spikes;
+  let lowest = Infinity, above = false, count = 0;
+  for (const loss of losses) {
+    const now = loss > factor * lowest && lowest < floor;
+    if (now && !above) count += 1;
+    above = now;
+    lowest = Math.min(lowest, loss);
+  }
+  return count;
+}
+
+function showSpikes(points) {
+  const note = $("#spike-note");
+  const spikes = countSpikes(points.map((point) => point[1]));
+  note.hidden = spikes === 0;
+  note.textContent = spikes ? state.info.adam_spikes.note : "";
+  $("#loss-chart").dataset.spikes = String(spikes);
+}
+
+function drawAccuracy(svg, points, totalEpochs, expectation) {
+  // Training accuracy (0-100%) against epoch, with the most a window alone can reach dashed.
+  const width = 640, height = 170, left = 60, right = 12, top = 10, bottom = 30;
+  svg.replaceChildren();
+  const total = Math.max(totalEpochs || 1, 1);
+  const x = (epoch) => left + ((width - left - right) * epoch) / total;
+  const y = (fraction) => top + (height - top - bottom) * (1 - fraction);
+  for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
+    line(svg, left, y(tick), width - right, y(tick), "grid");
+    text(svg, left - 6, y(tick) + 4, `${tick * 100}%`, "end");
+  }
+  line(svg, left, height - bottom, width - right, height - bottom, "axis");
+  line(svg, left, top, left, height - bottom, "axis");
+  text(svg, left, height - 10, "1", "middle");
+  text(svg, width - right, height - 10, String(total), "end");
+  text(svg, (left + width) / 2, height - 10, "epoch", "middle");
+  const caption = $("#ceiling-caption");
+  caption.textContent = "";
+  delete svg.dataset.ceiling;
+  if (expectation && expectation.best_matches < expectation.samples) {
+    const ceiling = expectation.best_matches / expectation.samples;
+    line(svg, left, y(ceiling), width - right, y(ceiling), "ceiling");
+    // A stateless model's curve stays under the line, a stateful one's goes over it: the label goes
+    // where the curve is not.
+    const words = expectation.stateful ? "a window alone could reach" : "the most this window can reach";
+    const labelY = expectation.stateful ? y(ceiling) + 15 : y(ceiling) - 5;
+    text(svg, width - right - 4, labelY, `${wholePercent(ceiling)}: ${words}`, "end").classList.add("ceiling-label");
+    caption.textContent =
+      ` · dashed: the most a model that sees only ${expectation.window} notes can get right on this song`;
+    svg.dataset.ceiling = String(ceiling);
+  }
+  const shown = points.filter((point) => Number.isFinite(point[2]));
+  if (shown.length) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("class", "curve");
+    path.setAttribute("d", shown.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[2]).toFixed(1)}`).join(""));
+    svg.append(path);
+  }
+  svg.dataset.points = String(shown.length);
+}
+
 function drawLoss(svg, points, totalEpochs) {
-  const width = 640, height = 240, left = 52, right = 12, top = 12, bottom = 30;
+  const width = 640, height = 240, left = 60, right = 12, top = 12, bottom = 30;
   svg.replaceChildren();
   const shown = points.filter((point) => point[1] > 0 && Number.isFinite(point[1]));
   const total = Math.max(totalEpochs || 1, 1);
@@ -329,6 +449,7 @@ function text(svg, x, y, content, anchor) {
   element.setAttribute("text-anchor", anchor);
   element.textContent = content;
   svg.append(element);
+  return element;
 }
 
 // --- 3. what it learned --------------------------------------------------------------------------
@@ -336,10 +457,9 @@ function text(svg, x, y, content, anchor) {
 function showResults(job) {
   const result = job.result;
   const summary = result.summary;
-  const perfect = summary.epochs_to_100_percent ? ` (100% first at epoch ${summary.epochs_to_100_percent})` : "";
   $("#result-summary").textContent =
     `${summary.preset} on ${result.song.title || "the melody"} · ${summary.epochs} epochs · seed ${summary.seed} · ` +
-    `training accuracy ${percent(summary.accuracy)}${perfect}`;
+    accuracyWords(summary);
   for (const which of ["one_step", "full_song"]) {
     const prediction = result.predictions[which];
     const box = $(`#pred-${which}`);
@@ -350,6 +470,7 @@ function showResults(job) {
     count.className = right ? "good" : "bad";
     count.textContent = `${prediction.matches}/${prediction.total} right`;
     verdict.append(count, ` · first mismatch: ${prediction.first_mismatch}`);
+    showRemark($(".remark", box), which, prediction, (job.about || {}).expectation);
     $("img", box).src = jobFile(job.id, `${which}.svg`);
     $("audio", box).src = jobFile(job.id, `${which}.wav`);
     drawRoll($(".roll", box), prediction.roll);
@@ -357,9 +478,39 @@ function showResults(job) {
   showRunDownloads(job);
   $("#results").hidden = false;
   state.model = job.id;
+  $("#primer").placeholder = state.training.primer;
   $("#generate").hidden = false;
   $("#generate-button").disabled = false;
   for (const panel of activePanels()) panel.trained?.(job);
+}
+
+function showRemark(element, which, prediction, expectation) {
+  // Where the wrong notes are, against the places a window of the model's size cannot tell apart.
+  const wrong = prediction.wrong_notes;
+  element.hidden = !(expectation && expectation.ambiguous_notes.length && wrong.length);
+  if (element.hidden) return;
+  const places = new Set(expectation.ambiguous_notes);
+  const window = `${expectation.window} notes`;
+  if (which === "one_step") {
+    const there = wrong.filter((note) => places.has(note)).length;
+    if (there === 0) {
+      element.textContent = `None of the wrong notes follows ${window} that the song continues in more than one ` +
+        "way: more training may get them right.";
+      return;
+    }
+    const subject = wrong.length === 1 ? "The wrong note follows"
+      : there === wrong.length ? `All ${wrong.length} wrong notes follow`
+      : `${there} of the ${wrong.length} wrong notes ${there === 1 ? "follows" : "follow"}`;
+    element.textContent = `${subject} ${window} that the song continues in more than one way: ` +
+      (expectation.stateful ? "there only what the model remembers from before its window tells the places apart."
+        : "no model that sees only those notes can tell such places apart.");
+  } else {
+    const first = wrong[0];
+    element.textContent = places.has(first)
+      ? `The first wrong note, note ${first}, follows ${window} that the song continues in more than one way; ` +
+        "after it, the model goes on from its own mistakes."
+      : `The first wrong note is note ${first}; after it, the model goes on from its own mistakes.`;
+  }
 }
 
 const FILE_GROUPS = [
@@ -523,9 +674,261 @@ function startPanels() {
     const panel = PANELS[name];
     if (panel && state.info.features[name]) {
       section.hidden = false;
-      panel.init?.(section, { api, postJSON, watchJob, drawRoll, state });
+      panel.init?.(section, { api, postJSON, watchJob, drawRoll, links, showError, state });
     }
   }
+}
+
+// --- the song analysis (an optional panel: nabiya.analyze) ---------------------------------------
+
+PANELS.analysis = (() => {
+  // Why a window of notes is not always enough: the ceiling a window-only model can reach,
+  // the ambiguous windows marked on the score, the memory a stateful model needs, and the
+  // ceiling against the window size. Follows the song shown and the chosen model's window.
+  let song = null;
+  let window = 4; // the window shown
+  let mark = 0; // 0: every ambiguous window marked; k: only the k-th (1-based)
+  let facts = null;
+  let asked = 0; // answers to older questions are dropped
+
+  function init() {
+    $("#analysis-window").addEventListener("change", (event) => choose(Number(event.target.value)));
+    const preset = chosenPreset();
+    if (preset) window = preset.window;
+  }
+
+  function songShown(shown) {
+    song = shown;
+    mark = 0;
+    load();
+  }
+
+  function presetChosen(preset) {
+    if (preset.window !== window) choose(preset.window);
+  }
+
+  function choose(size) {
+    window = size;
+    mark = 0;
+    load();
+  }
+
+  async function load() {
+    if (!song) return;
+    const question = ++asked;
+    const section = $("#analysis");
+    section.dataset.state = "loading";
+    try {
+      const answer = await api(`/api/songs/${song.id}/analysis?window=${window}`);
+      if (question !== asked) return;
+      facts = answer;
+      showError($("#analysis-error"), null);
+      show();
+      section.dataset.state = "shown";
+    } catch (error) {
+      if (question !== asked) return;
+      facts = null;
+      showError($("#analysis-error"), error);
+      $("#analysis-view").hidden = true;
+      $("#analysis-lead").textContent = "";
+      // Offer the window sizes this song has (a window needs a note after it), if any.
+      const sizes = Array.from({ length: Math.min(song.notes - 1, 16) }, (_, index) => index + 1);
+      fillWindows(sizes.map((size) => [size, ""]));
+      section.dataset.state = "failed";
+    }
+  }
+
+  function fillWindows(rows) {
+    // rows: [size, words after it]; the chosen window stays chosen when the song has it.
+    const select = $("#analysis-window");
+    select.replaceChildren(...rows.map(([size, words]) => new Option(`${plural(size, "note")}${words}`, String(size))));
+    if (!rows.some(([size]) => size === window)) {
+      const missing = new Option(`${plural(window, "note")}: more than this song has`, String(window));
+      missing.disabled = true;
+      select.prepend(missing);
+    }
+    select.value = String(window);
+    select.closest(".inline-field").hidden = rows.length === 0;
+  }
+
+  function show() {
+    const at = facts.at;
+    const title = facts.title || "this melody";
+    $("#analysis-view").hidden = false;
+    fillWindows(facts.curve.map((row) => [row.window, ` · at most ${wholePercent(row.ceiling)}`]));
+
+    const count = at.ambiguous.length;
+    $("#analysis-lead").textContent = count
+      ? `A model that sees only the last ${plural(window, "note")} gives one answer for each window of ` +
+        `${plural(window, "note")}. In ${title}, ${count} ${count === 1 ? "window is" : "windows are"} followed by ` +
+        `different notes in different places (${at.ambiguous_places} places), so the best such a model can do is ` +
+        `${at.best_matches} of ${at.samples} notes: ${wholePercent(at.ceiling)}. ` +
+        "A model that remembers what came before its window can do better."
+      : `Every window of ${plural(window, "note")} in ${title} is always followed by the same note, so a model ` +
+        `that sees only ${plural(window, "note")} can get all ${at.samples} right.`;
+
+    tiles(at);
+    score();
+    windows(at);
+    $("#analysis-memory").textContent = capitalized(facts.memory);
+    drawCeiling($("#ceiling-chart"), facts.curve, window, facts.unique_window, choose);
+    presets();
+  }
+
+  function tiles(at) {
+    const list = $("#analysis-tiles");
+    list.replaceChildren();
+    const tile = (value, words) => {
+      const box = document.createElement("div");
+      const term = document.createElement("dt");
+      term.textContent = value;
+      const description = document.createElement("dd");
+      description.textContent = words;
+      box.append(term, description);
+      list.append(box);
+    };
+    tile(wholePercent(at.ceiling), `the most a ${window}-note window can get right: ${at.best_matches} of ${at.samples} notes`);
+    tile(String(at.ambiguous.length),
+      `${at.ambiguous.length === 1 ? "window" : "windows"} of ${plural(window, "note")} followed by different ` +
+      `notes, at ${plural(at.ambiguous_places, "place")}`);
+    tile(plural(facts.unique_window, "note"), "the smallest window after which every next note is certain");
+    tile(plural(facts.memory_notes, "note"), at.carried_notes
+      ? `how far back a stateful model must remember: ${at.carried_notes} before its ${window}-note window`
+      : `how far back a model must see: a ${window}-note window holds it all`);
+  }
+
+  function score() {
+    const image = $("#analysis-score");
+    image.src = facts.score + (mark ? `&mark=${mark}` : "");
+    image.dataset.window = String(window);
+    image.dataset.mark = String(mark);
+  }
+
+  function windows(at) {
+    const list = $("#analysis-windows");
+    list.replaceChildren();
+    $("#analysis-marks").hidden = at.ambiguous.length === 0;
+    at.ambiguous.slice(0, facts.legend_rows).forEach((entry, index) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "window";
+      button.setAttribute("aria-pressed", String(mark === index + 1));
+      const swatch = document.createElement("span");
+      swatch.className = "pair";
+      swatch.setAttribute("aria-hidden", "true");
+      for (const color of [entry.pale, entry.pale, entry.color]) {
+        const dot = document.createElement("span");
+        dot.className = "swatch";
+        dot.style.backgroundColor = color; // CSSOM: allowed by the page's content security policy
+        swatch.append(dot);
+      }
+      const codes = document.createElement("span");
+      codes.className = "codes";
+      codes.textContent = entry.window.join(" ");
+      const next = {};
+      entry.continuations.forEach((code, place) => (next[code] ||= []).push(entry.notes[place]));
+      const followers = Object.entries(next).map(([code, numbers]) => `${code} (${noteList(numbers)})`).join(" · ");
+      const best = document.createElement("span");
+      best.className = "hint";
+      best.textContent = ` at best ${entry.best} of ${entry.notes.length} right`;
+      button.append(swatch, codes, ` → ${followers}`, best);
+      button.addEventListener("click", () => {
+        mark = mark === index + 1 ? 0 : index + 1;
+        for (const other of $$("#analysis-windows button")) other.setAttribute("aria-pressed", "false");
+        button.setAttribute("aria-pressed", String(mark !== 0));
+        score();
+      });
+      const item = document.createElement("li");
+      item.append(button);
+      list.append(item);
+    });
+    const more = at.ambiguous.length - facts.legend_rows;
+    if (more > 0) {
+      const item = document.createElement("li");
+      item.className = "hint";
+      item.textContent = `… and ${more} more, marked in the same colours (they repeat)`;
+      list.append(item);
+    }
+  }
+
+  function presets() {
+    // The tutorial's models on this song, each at its own window, grouped by what they can reach.
+    const groups = new Map();
+    for (const [name, verdict] of Object.entries(facts.presets)) {
+      let words;
+      if (verdict.verdict === "ceiling") words = `at most ${wholePercent(verdict.ceiling)}: it sees only its ${verdict.window}-note window`;
+      else if (verdict.verdict === "window") words = `100% possible: its ${verdict.window}-note window tells every place apart`;
+      else {
+        words = `its carried state must hold ${plural(verdict.carried_notes, "note")} from before its ` +
+          `${verdict.window}-note window: ` + (verdict.expected_to_suffice ? "expected to reach 100%"
+            : "more than its one-window training was measured to learn; not expected to reach 100%");
+      }
+      groups.set(words, [...(groups.get(words) || []), name]);
+    }
+    const list = $("#analysis-presets");
+    list.replaceChildren();
+    for (const [words, names] of groups) {
+      const item = document.createElement("li");
+      const strong = document.createElement("strong");
+      strong.textContent = names.join(", ");
+      item.append(strong, `: ${words}`);
+      list.append(item);
+    }
+  }
+
+  return { init, songShown, presetChosen };
+})();
+
+function drawCeiling(svg, curve, chosen, unique, choose) {
+  // The most a window-only model can get right (%) against the window size; the chosen size marked.
+  const width = 640, height = 220, left = 60, right = 20, top = 22, bottom = 36;
+  svg.replaceChildren();
+  const last = curve[curve.length - 1].window;
+  const x = (size) => left + ((width - left - right) * (size - 1)) / Math.max(last - 1, 1);
+  const lowest = Math.min(...curve.map((row) => row.ceiling * 100));
+  const low = Math.max(0, Math.floor((lowest - 5) / 10) * 10);
+  const y = (value) => top + ((height - top - bottom) * (100 - value)) / (100 - low);
+  const step = 100 - low > 50 ? 20 : 10;
+  for (let tick = low; tick <= 100; tick += step) {
+    line(svg, left, y(tick), width - right, y(tick), tick === 100 ? "full" : "grid");
+    text(svg, left - 6, y(tick) + 4, `${tick}%`, "end");
+  }
+  line(svg, left, height - bottom, width - right, height - bottom, "axis");
+  line(svg, left, top, left, height - bottom, "axis");
+  const every = last <= 20 ? 1 : Math.ceil(last / 10);
+  for (const row of curve) {
+    if ((row.window - 1) % every === 0 || row.window === last) text(svg, x(row.window), height - bottom + 15, String(row.window), "middle");
+  }
+  text(svg, (left + width) / 2, height - 4, "window: notes a model sees", "middle");
+  if (chosen <= last) line(svg, x(chosen), top, x(chosen), height - bottom, "chosen");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("class", "curve");
+  path.setAttribute("d", curve.map((row, i) => `${i ? "L" : "M"}${x(row.window).toFixed(1)},${y(row.ceiling * 100).toFixed(1)}`).join(""));
+  svg.append(path);
+  for (const row of curve) {
+    const point = document.createElementNS(SVG_NS, "circle");
+    point.setAttribute("cx", x(row.window).toFixed(1));
+    point.setAttribute("cy", y(row.ceiling * 100).toFixed(1));
+    point.setAttribute("r", row.window === chosen ? "6" : "4");
+    point.setAttribute("class", row.window === chosen ? "point chosen" : "point");
+    const tip = document.createElementNS(SVG_NS, "title");
+    tip.textContent = `window ${row.window}: ${row.best_matches}/${row.samples} = ${wholePercent(row.ceiling)}`;
+    point.append(tip);
+    point.addEventListener("click", () => choose(row.window));
+    svg.append(point);
+  }
+  const here = curve.find((row) => row.window === chosen);
+  if (here) {
+    const label = text(svg, x(chosen) + (chosen > last * 0.7 ? -10 : 10), y(here.ceiling * 100) + 18,
+      `${here.best_matches}/${here.samples} = ${wholePercent(here.ceiling)}`, chosen > last * 0.7 ? "end" : "start");
+    label.classList.add("chosen-label");
+  }
+  if (unique <= last && unique !== chosen) {
+    const anchor = unique === last ? "end" : unique === 1 ? "start" : "middle";
+    text(svg, x(unique), y(100) - 8, "every next note certain", anchor);
+  }
+  svg.dataset.windows = String(curve.length);
+  svg.dataset.chosen = String(chosen);
 }
 
 // --- start ---------------------------------------------------------------------------------------
@@ -562,6 +965,7 @@ async function start() {
   $("#strategy").addEventListener("change", showStrategyOptions);
   $("#generate-form").addEventListener("submit", generate);
   startPanels();
+  showPreset();
 
   await loadSong();
   document.body.dataset.ready = "true";

@@ -22,6 +22,7 @@ tutorial's full-song prediction does.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -30,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nabiya.config import MAX_BEAM_WIDTH, MAX_GENERATE_NOTES, MAX_SEED, MAX_TOP_K, check_whole_number
 from nabiya.errors import NabiyaError
 from nabiya.models import Model
 from nabiya.music.note import Note
@@ -130,6 +132,7 @@ class TopK:
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
             raise NabiyaError(f"top-k must be a whole number of at least 1, not {self.k!r}")
+        check_whole_number(self.k, "top-k", minimum=1, maximum=MAX_TOP_K)
         _check_temperature(self.temperature)
 
 
@@ -173,6 +176,7 @@ class Beam:
     def __post_init__(self) -> None:
         if isinstance(self.width, bool) or not isinstance(self.width, (int, np.integer)) or self.width < 1:
             raise NabiyaError(f"beam width must be a whole number of at least 1, not {self.width!r}")
+        check_whole_number(self.width, "the beam width", minimum=1, maximum=MAX_BEAM_WIDTH)
 
 
 Strategy = Greedy | Temperature | TopK | TopP | Beam
@@ -372,7 +376,7 @@ def log_prob(model: Model, primer: np.ndarray, tokens: np.ndarray) -> float | np
 
 def continue_song(
     saved: SavedModel,
-    primer: Sequence[Note] | None = None,
+    primer: "Sequence[Note] | Song | str | Sequence[str] | None" = None,
     *,
     steps: int | None = None,
     strategy: Strategy = Greedy(),
@@ -382,8 +386,10 @@ def continue_song(
 
     Args:
         saved: the loaded model.
-        primer: the notes to continue, at least the model's window long. By default the
-            first window of the song the model was trained on. A stateful model reads a
+        primer: the notes to continue, at least the model's window long, in any form
+            :func:`nabiya.run` takes a song: notes, a Song, a built-in song's name, a file,
+            note codes (``"g8 e8 e4 f8"``) or a list of them. By default the first window
+            of the song the model was trained on. A stateful model reads a
             longer primer window by window to warm up its state (see :func:`generate`).
         steps: how many notes to add. By default as many as make the melody as long as
             the training song (for the default primer: the rest of the training song);
@@ -411,7 +417,7 @@ def continue_song(
         if song is None:
             raise NabiyaError(f"{where} was saved without its training song: give a primer of at least {window} notes")
         primer = song.notes[:window]
-    primer = tuple(primer)
+    primer = _primer_notes(primer)
     if len(primer) < window:
         raise NabiyaError(
             f"the primer has {len(primer)} note{'s' if len(primer) != 1 else ''}: "
@@ -421,12 +427,24 @@ def continue_song(
         if song is None:
             raise NabiyaError(f"{where} was saved without its training song: give the number of notes to add")
         steps = len(song) - len(primer) if len(song) > len(primer) else len(song) - window
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        # JAX keeps 32 bits of a seed: larger ones would silently repeat smaller ones' music.
-        raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}")
+    # JAX keeps 32 bits of a seed: larger ones would silently repeat smaller ones' music.
+    check_whole_number(seed, "the seed", minimum=0, maximum=MAX_SEED)
     indices = saved.vocabulary.encode(primer, source="the primer")
     tokens = generate(saved.model, indices, steps, strategy=strategy, key=jax.random.key(seed))
     return saved.vocabulary.decode(tokens)
+
+
+def _primer_notes(primer) -> tuple[Note, ...]:
+    """Notes from any song form (see :func:`continue_song`)."""
+    if isinstance(primer, (list, tuple)) and all(isinstance(note, Note) for note in primer):
+        return tuple(primer)
+    from nabiya.experiment import resolve_song  # the one resolver of song forms
+
+    if not isinstance(primer, (str, os.PathLike, list, tuple)) and not hasattr(primer, "notes"):
+        raise NabiyaError(
+            f"a primer is notes, a Song, a song's name, a file or note codes, not {type(primer).__name__}"
+        )
+    return tuple(resolve_song(primer).notes)
 
 
 def vocabulary_size(model: Model) -> int:
@@ -456,6 +474,7 @@ def _check_inputs(model: Model, primer, steps) -> jax.Array:
         )
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise NabiyaError(f"the number of notes to add must be a whole number of at least 1, not {steps!r}")
+    check_whole_number(steps, "the number of notes to add", minimum=1, maximum=MAX_GENERATE_NOTES)
     vocab_size = vocabulary_size(model)
     outside = np.flatnonzero((primer < 0) | (primer >= vocab_size))
     if outside.size:
@@ -595,6 +614,7 @@ def generate_batch(
     key: jax.Array | None = None,
     stop_token: int | None = None,
     allowed: np.ndarray | None = None,
+    min_length: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Continue ``N`` prompts at once, each until it chooses ``stop_token`` or has ``max_steps`` tokens.
 
@@ -615,6 +635,8 @@ def generate_batch(
         stop_token: the token that ends a tune (a corpus vocabulary's ``<eos>``).
         allowed: ``(V,)`` bool, the tokens that may be chosen (default: all), e.g. notes
             and ``<eos>`` but not ``<unk>``, which has no pitch to write.
+        min_length: ``stop_token`` cannot be chosen before a tune has this many new tokens
+            (1: no tune is empty).
 
     Returns:
         ``tokens`` ``(N, max_steps)`` int32, the new tokens of each tune (after its end:
@@ -648,7 +670,7 @@ def generate_batch(
         options = (jnp.float32(strategy.temperature), jnp.int32(min(top_k, vocab_size)), jnp.float32(top_p))
     stop = None if stop_token is None else int(stop_token)
     tokens, lengths = _generate_batch(model, jnp.asarray(rows, jnp.int32), keys, options, jnp.asarray(mask),
-                                      int(max_steps), stop)  # fmt: skip
+                                      jnp.int32(min_length), int(max_steps), stop)  # fmt: skip
     return np.asarray(tokens), np.asarray(lengths)
 
 
@@ -663,7 +685,7 @@ def _tune_keys(key: jax.Array, count: int) -> jax.Array:
 
 
 @eqx.filter_jit
-def _generate_batch(model, prompts, keys, options, allowed, steps: int, stop_token: int | None):
+def _generate_batch(model, prompts, keys, options, allowed, min_length, steps: int, stop_token: int | None):
     """``prompts (N, W')`` -> ``tokens (N, steps)``, ``lengths (N,)``; greedy when ``options`` is None."""
     initial_state = model.initial_state()
     fill = 0 if stop_token is None else stop_token
@@ -679,7 +701,10 @@ def _generate_batch(model, prompts, keys, options, allowed, steps: int, stop_tok
         def step(carry):
             t, window, state, tokens, _ = carry
             logits, next_state = model(window, state)
-            logits = jnp.where(allowed, logits, -jnp.inf)
+            may = allowed
+            if stop_token is not None:
+                may = may.at[stop_token].set(allowed[stop_token] & (t >= min_length))
+            logits = jnp.where(may, logits, -jnp.inf)
             if options is None:
                 token = jnp.argmax(logits)
             else:

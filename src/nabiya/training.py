@@ -24,11 +24,12 @@ does not compile again.
 
 from __future__ import annotations
 
-import sys
+import math
+import os
 import time
-import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -115,22 +116,16 @@ def train(
         >>> result = train(model, windows.inputs, windows.targets, TrainConfig(epochs=10),
         ...                key=jax.random.key(5))                                  # doctest: +SKIP
     """
-    config.validate()
-    if model.stateful and (config.batch_size != 1 or config.shuffle):
-        raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
+    _check_regime(model, config)
     started = time.perf_counter()
     windows = jnp.asarray(windows, dtype=jnp.int32)
     targets = jnp.asarray(targets, dtype=jnp.int32)
     params, static = eqx.partition(model, trainable(model))
     opt_state = _init_optimizer_state(params)
-    hyperparameters = tuple(
-        jnp.float32(value) for value in (config.learning_rate, config.beta1, config.beta2, config.epsilon)
-    )
-    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle)
-    total = jnp.asarray(config.epochs, dtype=jnp.int32)
+    hyperparameters, structure, total = _block_arguments(config)
     losses, accuracies = [], []
     for first_epoch in range(0, config.epochs, config.epochs_per_block):
-        params, opt_state, block_losses, block_accuracies = _train_block(
+        params, opt_state, block_losses, block_accuracies = _compiled_block(
             params, opt_state, static, windows, targets, key, jnp.asarray(first_epoch, dtype=jnp.int32), total,
             hyperparameters, structure,
         )  # fmt: skip
@@ -146,6 +141,118 @@ def train(
         accuracy_history=np.concatenate(accuracies),
         seconds=time.perf_counter() - started,
     )
+
+
+def train_many(
+    models: Sequence[Model],
+    windows: np.ndarray,
+    targets: np.ndarray,
+    config: TrainConfig,
+    *,
+    keys: Sequence[jax.Array],
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[TrainResult]:
+    """Train several models of one structure (one per seed, say) on the same windows at once.
+
+    Each model trains exactly as :func:`train` trains it alone, bit for bit: one compiled
+    program maps that same training over a group of models (``lax.map``), so a model's
+    arithmetic does not depend on the others. The models are split into ``workers`` equal
+    groups, and the groups run at the same time in as many threads (JAX releases the GIL
+    while a compiled program runs): one program, compiled once, on every core.
+
+    Why not ``vmap`` over the models: their weights differ, so a batch of models shares no
+    data: vmapping turns each matrix-vector product into a batched one with no reuse and
+    makes the working set (weights, gradients and Adam's two moments, ~1.1 MB a model for
+    ``stateful2``) spill out of the core's cache, and it changes the order of additions, so
+    a model's loss history would no longer equal :func:`train`'s (see benchmarks/README.md).
+
+    Args:
+        models: models with the same structure and shapes (e.g. one preset, several seeds).
+        windows, targets, config: as in :func:`train`, shared by all the models.
+        keys: one PRNG key per model, as :func:`train`'s ``key``.
+        workers: threads (default: the CPU count, at most one per model).
+        on_progress: called after each block of epochs with the mean of the models' last
+            epoch's loss and accuracy.
+
+    Returns:
+        One :class:`TrainResult` per model, in order; each ``seconds`` is the wall time of
+        the whole group's training.
+
+    Example:
+        >>> results = train_many([model_a, model_b], windows.inputs, windows.targets, TrainConfig(epochs=10),
+        ...                      keys=[jax.random.key(0), jax.random.key(1)])   # doctest: +SKIP
+    """
+    if not models or len(models) != len(keys):
+        raise NabiyaError(f"train_many needs one key per model: {len(models)} models, {len(keys)} keys")
+    for model in models:
+        _check_regime(model, config)
+    started = time.perf_counter()
+    windows = jnp.asarray(windows, dtype=jnp.int32)
+    targets = jnp.asarray(targets, dtype=jnp.int32)
+    parts = [eqx.partition(model, trainable(model)) for model in models]
+    static = parts[0][1]
+    if any(jax.tree.structure(params) != jax.tree.structure(parts[0][0]) for params, _ in parts):
+        raise NabiyaError("train_many trains models of one structure: build them from one config")
+    n_models = len(models)
+    workers = max(1, min(workers or os.cpu_count() or 1, n_models))
+    group_size = math.ceil(n_models / workers)
+    # Equal groups, so one program serves them all; the last is padded with copies of its last model.
+    padded = [parts[min(i, n_models - 1)][0] for i in range(group_size * workers)]
+    padded_keys = [keys[min(i, n_models - 1)] for i in range(group_size * workers)]
+    groups = []
+    for start in range(0, len(padded), group_size):
+        params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *padded[start : start + group_size])
+        group_keys = jnp.stack(padded_keys[start : start + group_size])
+        groups.append([params, jax.vmap(_init_optimizer_state)(params), group_keys])
+    hyperparameters, structure, total = _block_arguments(config)
+    losses, accuracies = [], []
+
+    def run_group(group, first_epoch):
+        params, opt_state, group_keys = group
+        return _compiled_blocks(params, opt_state, static, windows, targets, group_keys, first_epoch, total,
+                                hyperparameters, structure)  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for first_epoch in range(0, config.epochs, config.epochs_per_block):
+            first = jnp.asarray(first_epoch, dtype=jnp.int32)
+            if first_epoch == 0 and len(groups) > 1:  # compile once, before the threads share the program
+                outputs = [run_group(groups[0], first)]
+                outputs += list(pool.map(lambda group: run_group(group, first), groups[1:]))
+            else:
+                outputs = list(pool.map(lambda group: run_group(group, first), groups))
+            active = min(config.epochs_per_block, config.epochs - first_epoch)
+            for group, (params, opt_state, _, _) in zip(groups, outputs):
+                group[0], group[1] = params, opt_state
+            losses.append(np.concatenate([np.asarray(out[2])[:, :active] for out in outputs])[:n_models])
+            accuracies.append(np.concatenate([np.asarray(out[3])[:, :active] for out in outputs])[:n_models])
+            if on_progress is not None:
+                on_progress(first_epoch + active, config.epochs, float(np.mean(losses[-1][:, -1])),
+                            float(np.mean(accuracies[-1][:, -1])))  # fmt: skip
+    seconds = time.perf_counter() - started
+    stacked = [jax.block_until_ready(group[0]) for group in groups]
+    loss_history, accuracy_history = np.concatenate(losses, axis=1), np.concatenate(accuracies, axis=1)
+    results = []
+    for index in range(n_models):
+        group, offset = divmod(index, group_size)
+        params = jax.tree.map(lambda leaf: leaf[offset], stacked[group])
+        results.append(TrainResult(eqx.combine(params, static), loss_history[index], accuracy_history[index], seconds))
+    return results
+
+
+def _check_regime(model: Model, config: TrainConfig) -> None:
+    config.validate()
+    if model.stateful and (config.batch_size != 1 or config.shuffle):
+        raise NabiyaError("a stateful model trains with batch size 1 and no shuffling: its windows go in song order")
+
+
+def _block_arguments(config: TrainConfig):
+    """The compiled block's arguments that come from the config: traced hyperparameters, the static structure."""
+    hyperparameters = tuple(
+        jnp.float32(value) for value in (config.learning_rate, config.beta1, config.beta2, config.epsilon)
+    )
+    structure = _BlockStructure(config.epochs_per_block, config.batch_size, config.shuffle)
+    return hyperparameters, structure, jnp.asarray(config.epochs, dtype=jnp.int32)
 
 
 @dataclass(frozen=True)
@@ -164,7 +271,6 @@ def _init_optimizer_state(params) -> optax.OptState:
     return _adam(1e-3, 0.9, 0.999, 1e-7).init(params)
 
 
-@eqx.filter_jit(compiler_options=_XLA_CPU_OPTIONS)
 def _train_block(
     params, opt_state, static, windows, targets, key, first_epoch, total_epochs, hyperparameters,
     structure: _BlockStructure,
@@ -256,18 +362,18 @@ def _train_block(
     return params, opt_state, losses, accuracies
 
 
-class _CallableModule(types.ModuleType):
-    """This module is also ``nabiya.train(...)``, the corpus trainer of the public API.
+def _train_blocks(params, opt_state, static, windows, targets, keys, first_epoch, total_epochs, hyperparameters,
+                  structure: _BlockStructure):  # fmt: skip
+    """:func:`_train_block` for a group of models (a leading axis on params, optimizer state and keys), one by one."""
 
-    ``nabiya.train`` names both this module (the tutorial's trainer) and the function
-    :func:`nabiya.corpus_train.train`; whichever Python binds to the name first (importing a
-    submodule binds it to the module), calling it trains a corpus model.
-    """
+    def one(arguments):
+        params, opt_state, key = arguments
+        return _train_block(params, opt_state, static, windows, targets, key, first_epoch, total_epochs,
+                            hyperparameters, structure)  # fmt: skip
 
-    def __call__(self, *args, **kwargs):
-        from nabiya.corpus_train import train as train_corpus
-
-        return train_corpus(*args, **kwargs)
+    return jax.lax.map(one, (params, opt_state, keys))
 
 
-sys.modules[__name__].__class__ = _CallableModule
+_compiled_block = eqx.filter_jit(_train_block, compiler_options=_XLA_CPU_OPTIONS)
+_compiled_blocks = eqx.filter_jit(_train_blocks, compiler_options=_XLA_CPU_OPTIONS)
+
