@@ -48,22 +48,34 @@ def _free_port() -> int:
 
 
 class _Processes:
-    """``nabiya train`` in ``count`` processes on loopback; every process is killed when the block ends."""
+    """``nabiya train`` in ``count`` processes on loopback; every process is killed when the block ends.
 
-    def __init__(self, count: int, *args: str, peer_timeout: int = 30, extra: dict | None = None) -> None:
-        self.args, self.count, self.peer_timeout = args, count, peer_timeout
+    ``slurm``: launched as ``srun`` launches them (``--distributed``, the process count and ids in Slurm's
+    variables, each as if on a node of its own), else with ``--coordinator``, ``--num-processes``, ``--process-id``.
+    """
+
+    def __init__(self, count: int, *args: str, peer_timeout: int = 30, extra: dict | None = None,
+                 slurm: bool = False) -> None:  # fmt: skip
+        self.args, self.count, self.peer_timeout, self.slurm = args, count, peer_timeout, slurm
         self.extra = extra or {}
         self.running: list[subprocess.Popen] = []
 
     def __enter__(self) -> list[subprocess.Popen]:
         port = _free_port()
         for index in range(self.count):
-            launch = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(self.count),
-                      "--process-id", str(index), "--peer-timeout", str(self.peer_timeout)]  # fmt: skip
+            if self.slurm:
+                launch = ["--distributed", "--peer-timeout", str(self.peer_timeout)]
+                env = _environment(SLURM_JOB_ID="4321", SLURM_STEP_NODELIST="localhost", SLURM_NTASKS=str(self.count),
+                                   SLURM_PROCID=str(index), SLURM_LOCALID="0", SLURM_STEP_NUM_NODES=str(self.count),
+                                   JAX_COORDINATOR_PORT=str(port))  # fmt: skip
+            else:
+                launch = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(self.count),
+                          "--process-id", str(index), "--peer-timeout", str(self.peer_timeout)]  # fmt: skip
+                env = _environment()
             args = self.extra.get(index, self.args)
             self.running.append(subprocess.Popen([sys.executable, "-m", "nabiya", "train", *args, *launch],
                                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                                 env=_environment()))  # fmt: skip
+                                                 env=env))  # fmt: skip
         return self.running
 
     def __exit__(self, *exc) -> None:
@@ -195,8 +207,9 @@ def test_a_killed_process_stops_the_run_cleanly_and_it_resumes_on_one(tmp_path):
 
 @pytest.mark.slow
 def test_processes_started_with_different_settings_are_refused_naming_the_difference(tmp_path):
+    """Started by Slurm (``srun ... nabiya train --distributed``): they join, then refuse to train."""
     run = [*TINY_OPTIONS, "--out", str(tmp_path / "run")]
-    with _Processes(2, *run, "--steps", "40", extra={1: (*run, "--steps", "41")}) as processes:
+    with _Processes(2, *run, "--steps", "40", extra={1: (*run, "--steps", "41")}, slurm=True) as processes:
         results = _finish(processes, 120)
     line = ("nabiya: error: the processes disagree on the settings: train.steps is 40 in process 0 but 41 in "
             "process 1; start every process with the same command and corpus\n")  # fmt: skip
