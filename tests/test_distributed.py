@@ -229,3 +229,17 @@ def test_a_coordinator_that_cannot_be_reached_is_one_line_after_the_timeout(tmp_
     assert result.stderr == (f"nabiya: error: cannot reach the coordinator 127.0.0.1:{port} within 2 s: is process 0 "
                              "running there, and are the address and port right?\n")  # fmt: skip
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_distributed_without_a_cluster_launcher_is_one_line(tmp_path):
+    env = {name: value for name, value in _environment().items()
+           if not name.startswith(("SLURM_", "OMPI_", "PMI_", "JAX_COORDINATOR", "KUBERNETES_"))}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "nabiya", "train", *TINY_OPTIONS, "--out", str(tmp_path / "run"),
+                             "--distributed"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("nabiya: error: no cluster launcher to take the processes from (JAX detects Slurm, "
+                             "Open MPI and Kubernetes, and reads JAX_COORDINATOR_ADDRESS): give --coordinator, "
+                             "--num-processes and --process-id\n")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+

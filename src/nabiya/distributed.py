@@ -168,7 +168,6 @@ def join(launch: Launch) -> "Cluster":
     launch = launch.validate()
     if jax.distributed.is_initialized():
         raise NabiyaError("this process has joined a distributed run already (join once per process)")
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     timeout = launch.timeout_seconds
     watchdog = threading.Timer(timeout, _give_up_joining, args=(launch,))
     watchdog.daemon = True
@@ -177,6 +176,9 @@ def join(launch: Launch) -> "Cluster":
         jax.distributed.initialize(launch.coordinator, launch.num_processes, launch.process_id,
                                    initialization_timeout=timeout + JOIN_GRACE_SECONDS,
                                    heartbeat_timeout_seconds=timeout, shutdown_timeout_seconds=timeout)  # fmt: skip
+        # CPU processes sum across each other over TCP (gloo); set after joining (a failed join changes
+        # nothing) and before the first computation, which starts the backend.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         cluster = current_cluster()
         with _quiet_stdout():  # gloo says "[Gloo] Rank 0 is connected to 1 peer ranks..." on standard output
             cluster.total(1)  # the first collective: every process is there, and gloo's peers are connected
