@@ -560,8 +560,8 @@ def rows_value_and_grad(loss: Callable, mesh) -> Callable:
 
     Why not leave the reduction to XLA's SPMD partitioner, as for the rest of the step: in the LSTM's backward
     pass the recurrent weights' gradient is summed over the rows at every time step of the scan, and the
-    partitioner puts an all-reduce there, T × layers of them per step (measured: 6× slower per step with two
-    processes on this CPU; the README's *Training on several machines*).
+    partitioner puts an all-reduce there, T × layers of them per step (measured when this was written: about
+    6× slower per step with two processes on a 2-core CPU).
     """
     import jax
     import jax.numpy as jnp
