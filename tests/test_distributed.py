@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -203,6 +204,42 @@ def test_a_killed_process_stops_the_run_cleanly_and_it_resumes_on_one(tmp_path):
     resumed = train(resume=folder, minutes=1e-9, progress=False)  # one process: another number of processes
     assert resumed.steps == killed_at + 5 and resumed.stopped == "time limit"
     assert not [path for path in folder.iterdir() if path.name.startswith(".")]
+
+
+# A process of a run that counts blocks and asks after each whether the run is preempted (as the trainer does).
+_COUNTING_BLOCKS = """
+import sys, time
+from nabiya import distributed
+cluster = distributed.join(distributed.Launch(sys.argv[1], 2, int(sys.argv[2]), 30))
+print("joined", flush=True)
+for block in range(1, 1000):
+    if cluster.preempted(block):
+        print(f"preempted at block {block}", flush=True)
+        break
+    time.sleep(0.02)
+distributed.leave()
+"""
+
+
+@pytest.mark.slow
+def test_a_scheduler_s_sigterm_to_one_process_stops_every_process_at_the_same_block():
+    """SIGTERM (what Slurm sends before it evicts a job) reaches one process; all see it after the same block,
+    so the trainer stops every process there, with a checkpoint."""
+    port = _free_port()
+    processes = [subprocess.Popen([sys.executable, "-c", _COUNTING_BLOCKS, f"127.0.0.1:{port}", str(index)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
+                 for index in range(2)]  # fmt: skip
+    try:
+        assert [process.stdout.readline() for process in processes] == ["joined\n", "joined\n"]
+        time.sleep(0.2)
+        processes[1].send_signal(signal.SIGTERM)
+        results = [(process.wait(timeout=STOP_SECONDS), process.stdout.read()) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+    assert results[0] == results[1] and results[0][0] == 0 and results[0][1].startswith("preempted at block "), results
 
 
 @pytest.mark.slow
