@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 from conftest import TINY_CORPUS, TINY_CORPUS_RUN
+from time_limits import time_limit
 
 from nabiya.batches import PackedWindows, TuneStreams
 from nabiya.corpus_train import train
@@ -230,10 +231,11 @@ def test_a_scheduler_s_sigterm_to_one_process_stops_every_process_at_the_same_bl
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
                  for index in range(2)]  # fmt: skip
     try:
-        assert [process.stdout.readline() for process in processes] == ["joined\n", "joined\n"]
-        time.sleep(0.2)
-        processes[1].send_signal(signal.SIGTERM)
-        results = [(process.wait(timeout=STOP_SECONDS), process.stdout.read()) for process in processes]
+        with time_limit(120):  # a hard bound on the reads below
+            assert [process.stdout.readline() for process in processes] == ["joined\n", "joined\n"]
+            time.sleep(0.2)
+            processes[1].send_signal(signal.SIGTERM)
+            results = [(process.wait(timeout=STOP_SECONDS), process.stdout.read()) for process in processes]
     finally:
         for process in processes:
             if process.poll() is None:
