@@ -160,3 +160,31 @@ def _wait(client, job_id, seconds=180):
             return state
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish: {state}")
+
+
+def test_offering_and_uploading_corpus_models_never_imports_jax_in_the_server(models_folder, corpus_model_file):
+    """The models' facts come from their headers; reading and using them is the workers' (a subprocess, so that
+    the test's own imports don't count)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from starlette.testclient import TestClient\n"
+        "from nabiya.web.app import create_app\n"
+        "from nabiya.web.tunes import find_models\n"
+        f"models = find_models({str(models_folder)!r})\n"
+        "with TestClient(create_app(models=models), base_url='http://127.0.0.1') as client:\n"
+        "    assert client.get('/api/info').json()['corpus_models']\n"
+        "    job = client.post('/api/jobs', json={'kind': 'tunes', 'model': 'jigs', 'meter': '6/8'})\n"
+        f"    data = open({str(corpus_model_file)!r}, 'rb').read()\n"
+        "    upload = client.post('/api/models/upload?name=m.safetensors', content=data,\n"
+        "                         headers={'content-type': 'application/octet-stream'})\n"
+        "    print(job.status_code, upload.status_code, 'jax' in sys.modules, flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.stdout.split() == ["201", "201", "False"], result.stderr[-2000:]

@@ -930,7 +930,7 @@ PANELS.tunes = (() => {
     if (facts) {
       words.push(facts.preset);
       if (facts.step !== undefined) words.push(`${facts.step} training steps`);
-      if (facts.valid_nll !== undefined) words.push(`validation NLL ${facts.valid_nll.toFixed(2)} nats per token`);
+      if (facts.valid_nll !== undefined) words.push(`validation NLL ${facts.valid_nll.toFixed(2)} nats per note`);
       words.push(`${plural(facts.meters.length, "meter")}, ${plural(facts.keys.length, "key")}`);
     }
     $("#tunes-model-facts").textContent = words.join(" · ");
@@ -1056,9 +1056,12 @@ PANELS.tunes = (() => {
   function show(done) {
     const result = done.result;
     $("#tunes-view").hidden = false;
+    const total = result.tunes.length;
     const ended = result.tunes.filter((tune) => tune.ended).length;
-    $("#tunes-how").textContent = `${plural(result.tunes.length, "tune")} by ${result.model} (${result.how}); ` +
-      `${ended} ended by ${ended === 1 ? "itself" : "themselves"}, the rest at the length limit.`;
+    const endings = ended === total ? (total === 1 ? "it ended by itself" : "all ended by themselves")
+      : ended === 0 ? `${total === 1 ? "it was" : "all were"} cut at the length limit`
+      : `${ended} ended by ${ended === 1 ? "itself" : "themselves"}, ${total - ended} cut at the length limit`;
+    $("#tunes-how").textContent = `${plural(total, "tune")} by ${result.model} (${result.how}): ${endings}.`;
     const list = $("#tunes-list");
     list.replaceChildren();
     for (const tune of result.tunes) {
