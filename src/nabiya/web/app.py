@@ -71,7 +71,7 @@ KEEPALIVE_SECONDS = 15.0
 SONG_CACHE = 256  # songs kept in memory for their downloads
 # Optional panels: a panel shows when the Python API has the function that feeds it
 # (name -> attribute of ``nabiya``). The page asks /api/info and shows what is there.
-# A new panel (e.g. corpus models that make whole new tunes) adds its entry here, its routes
+# A new panel (the analysis and the new tunes are two) adds its entry here, its routes
 # or job kinds (JOB_KINDS below, worker.TASKS), a <section data-feature> in index.html
 # and a PANELS entry in app.js; nothing else changes.
 OPTIONAL_FEATURES = {"analysis": "analyze", "tunes": "generate_tunes"}

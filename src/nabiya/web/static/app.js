@@ -20,8 +20,8 @@ const state = {
 // "features" says the Python API has what feeds it and a panel of that name is here:
 //   PANELS.NAME = {init(section, tools), songShown(song), presetChosen(preset), trained(job)}
 // (every hook optional; tools: api, postJSON, watchJob, drawRoll, links, showError, state).
-// The song analysis (nabiya.analyze) is the first, at the end of this file; a panel for corpus
-// models would be the next: its section, its entry here, its job kinds on the server.
+// The song analysis (nabiya.analyze) and new tunes from corpus models (nabiya.generate_tunes),
+// at the end of this file, are two: each has its section, its entry here, its routes or job kinds.
 const PANELS = {};
 
 // --- talking to the server ---------------------------------------------------------------------
