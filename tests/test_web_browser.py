@@ -292,6 +292,8 @@ def test_new_tunes_from_a_corpus_model_seen_heard_and_downloaded(page, corpus_mo
     meters = page.eval_on_selector_all("#tunes-meter option", "options => options.map(o => o.value)")
     assert meters == ["", "6/8", "4/4", "3/4"]  # 'from the corpus', then the model's meters
     page.select_option("#tunes-meter", "6/8")
+    keys = page.eval_on_selector_all("#tunes-key option", "options => options.map(o => o.value)")
+    assert keys == ["", "D major", "G major"]  # no tune in 6/8 is in a minor key
     page.select_option("#tunes-key", "D major")
     page.select_option("#tunes-strategy", "top-k")
     assert page.is_visible("#tunes-top_k") and not page.is_visible("#tunes-top_p")

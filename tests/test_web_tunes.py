@@ -55,6 +55,8 @@ def test_the_server_offers_the_corpus_models_of_its_folder_by_name(client, model
     assert offered["jigs"]["preset"] == "folk-lstm"
     assert offered["jigs"]["meters"] == ["6/8", "4/4", "3/4"]  # the training tunes' meters, the commonest first
     assert offered["jigs"]["keys"] == ["D major", "G major", "E minor"]
+    # The modes each meter has among the training tunes: the page offers only keys the model can write there.
+    assert offered["jigs"]["modes"]["6/8"] == ["major"] and sorted(offered["jigs"]["modes"]["4/4"]) == ["major", "minor"]
     assert str(models_folder) not in response.text  # the server's paths stay on the server
 
 
@@ -98,6 +100,16 @@ def test_model_uploads_are_limited_in_size_and_kind(client):
     assert form.status_code == 415
     assert client.app.state.jobs.worker_pids == []
     assert not list((client.app.state.jobs.root).rglob("*.safetensors"))  # nothing kept of a refused upload
+
+
+def test_an_upload_cancelled_before_it_is_read_leaves_no_file(client, corpus_model_file):
+    job = client.post("/api/models/upload", params={"name": "mine.safetensors"},
+                      content=corpus_model_file.read_bytes(), headers=BYTES).json()
+    assert client.delete(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
+    deadline = time.monotonic() + 10
+    while list(client.app.state.jobs.root.rglob("*.safetensors")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(client.app.state.jobs.root.rglob("*.safetensors"))
 
 
 def test_find_models_says_what_is_wrong_with_the_folder(tmp_path, model_file):

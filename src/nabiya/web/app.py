@@ -56,7 +56,7 @@ from starlette.staticfiles import StaticFiles
 
 from nabiya.errors import NabiyaError
 from nabiya.web import songs, tunes
-from nabiya.web.jobs import JobQueue, QueueFull
+from nabiya.web.jobs import FINISHED, JobQueue, QueueFull
 from nabiya.web.worker import CORPUS_MODEL_FILE, MODEL_FILE
 
 # music21 keeps global state and is not known to be thread-safe: songs are read and engraved
@@ -177,6 +177,7 @@ class _AppState:
     def __init__(self, jobs: JobQueue, models: dict[str, dict]):
         self.jobs = jobs
         self.models = models  # name -> {"path", "facts"}: the corpus models the server offers
+        self.cleanups: set[asyncio.Task] = set()
         self.songs: OrderedDict[str, Any] = OrderedDict()  # id -> Song, least recently used first
         self.render_slots = asyncio.Semaphore(RENDER_THREADS)
 
@@ -363,7 +364,16 @@ class _AppState:
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
+        # The worker moves the file into the job's folder; a job cancelled before it ran leaves it here.
+        cleanup = asyncio.create_task(self._remove_when_finished(job, staged))
+        self.cleanups.add(cleanup)
+        cleanup.add_done_callback(self.cleanups.discard)
         return JSONResponse(self.jobs.state(job), status_code=201)
+
+    async def _remove_when_finished(self, job, path) -> None:
+        while job.status not in FINISHED and not self.jobs.closed:
+            await self.jobs.changed(job, job.version, timeout=60)
+        path.unlink(missing_ok=True)
 
     async def submit_tunes(self, body: dict):
         self._require_tunes()

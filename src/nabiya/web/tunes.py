@@ -38,7 +38,9 @@ def model_facts(document: dict, name: str) -> dict:
 
     Returns:
         ``name``, ``preset``, ``meters`` (the meters of its training tunes, the most common
-        first), ``keys`` (``"D major"``, … likewise), ``step`` and ``valid_nll`` (when known).
+        first), ``keys`` (``"D major"``, … likewise), ``modes`` (``{meter: [mode, …]}``, the
+        modes its training tunes have in each meter: a key of another mode in that meter is
+        refused by :func:`nabiya.generate_tunes`), ``step`` and ``valid_nll`` (when known).
 
     Raises:
         NabiyaError: when the document is not a corpus model's.
@@ -56,10 +58,13 @@ def model_facts(document: dict, name: str) -> dict:
                           "make music in 'Make new music'")  # fmt: skip
     try:
         meters: dict[str, int] = {}
+        modes: dict[str, list[str]] = {}
         for values, count in document["vocabulary"].get("conditions", ()):
-            meter = str(values[0])
+            meter, mode = str(values[0]), str(values[1])
             if meter and meter != "?":
                 meters[meter] = meters.get(meter, 0) + int(count)
+                if mode not in modes.setdefault(meter, []):
+                    modes[meter].append(mode)
         keys = {str(key): int(count) for key, count in dict(document.get("keys") or {}).items()}
         summary = dict(document.get("summary") or {})
         preset = str(document["config"].get("preset", "custom"))
@@ -70,6 +75,7 @@ def model_facts(document: dict, name: str) -> dict:
         "preset": preset,
         "meters": sorted(meters, key=lambda meter: (-meters[meter], meter)),
         "keys": sorted(keys, key=lambda key: (-keys[key], key)),
+        "modes": modes,
     }
     if isinstance(summary.get("step"), int):
         facts["step"] = summary["step"]

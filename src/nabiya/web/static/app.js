@@ -896,6 +896,7 @@ PANELS.tunes = (() => {
     $("#tunes-length").max = String(state.info.max_tune_tokens);
     fillModels();
     $("#tunes-model").addEventListener("change", showModel);
+    $("#tunes-meter").addEventListener("change", showKeys);
     $("#tunes-upload").addEventListener("change", upload);
     $("#tunes-strategy").addEventListener("change", showOptions);
     $("#tunes-form").addEventListener("submit", make);
@@ -925,7 +926,7 @@ PANELS.tunes = (() => {
   function showModel() {
     const facts = models.get($("#tunes-model").value);
     choices($("#tunes-meter"), facts ? facts.meters : []);
-    choices($("#tunes-key"), facts ? facts.keys : []);
+    showKeys();
     const words = [];
     if (facts) {
       words.push(facts.preset);
@@ -935,6 +936,15 @@ PANELS.tunes = (() => {
     }
     $("#tunes-model-facts").textContent = words.join(" · ");
     $("#tunes-button").disabled = !facts || busy();
+  }
+
+  function showKeys() {
+    // The keys whose mode the model's training tunes have in the meter chosen (all, for 'from the corpus').
+    const facts = models.get($("#tunes-model").value);
+    const meter = $("#tunes-meter").value;
+    const modes = facts && meter && facts.modes ? facts.modes[meter] || [] : null;
+    const fits = (key) => modes === null || modes.includes(key.split(" ").slice(1).join(" "));
+    choices($("#tunes-key"), facts ? facts.keys.filter(fits) : []);
   }
 
   function showOptions() {
