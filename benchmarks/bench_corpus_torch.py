@@ -111,7 +111,7 @@ def torch_twin(model, config):
             self.dropout = nn.Dropout(config.dropout)
 
         def initial_state(self, rows):
-            zeros = torch.zeros(config.layers, rows, config.size)
+            zeros = torch.zeros(config.layers, rows, config.size, device=self.embedding.device)
             return zeros, zeros.clone()
 
         def recurrent(self, x, state, resets, cuts):
@@ -167,7 +167,7 @@ def torch_twin(model, config):
             length = inputs.shape[1]
             resets = resets.clone()
             resets[:, 0] = True
-            index = torch.arange(length)
+            index = torch.arange(length, device=inputs.device)
             segment = torch.cumsum(resets.to(torch.int32), dim=1)  # (B, T)
             start = torch.cummax(torch.where(resets, index, 0), dim=1).values
             allowed = (index[None, None, :] <= index[None, :, None]) & (segment[:, None, :] == segment[:, :, None])
@@ -183,8 +183,8 @@ def trained_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def torch_batch(batch: dict, index: int | None = None):
-    """One step's tensors (``index``: which of a stacked block), and the LSTM's cut points."""
+def torch_batch(batch: dict, index: int | None = None, device: str = "cpu"):
+    """One step's tensors on ``device`` (``index``: which of a stacked block), and the LSTM's cut points."""
     import numpy as np
     import torch
 
@@ -194,6 +194,7 @@ def torch_batch(batch: dict, index: int | None = None):
     out = {name: torch.from_numpy(np.asarray(arrays[name])) for name in ("inputs", "targets", "mask", "score_mask",
                                                                          "resets")}  # fmt: skip
     out["inputs"], out["targets"] = out["inputs"].long(), out["targets"].long()
+    out = {name: value.to(device) for name, value in out.items()}
     out["cuts"] = cuts
     return out
 
@@ -310,7 +311,8 @@ def bench_preset(name, corpus, args, settings):
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = make_optimizer(train).init(params)
     carry = initial_carry(model, train.batch_size)
-    twin = torch_twin(model, config.model)
+    device = args.torch_device
+    twin = torch_twin(model, config.model).to(device)
     optimizer, scheduler, torch_params = torch_optimizer(twin, train, train.steps)
     torch_state = twin.initial_state(train.batch_size)
     ours, theirs = parameter_count(model), trained_parameters(twin)
@@ -331,7 +333,7 @@ def bench_preset(name, corpus, args, settings):
     jax_loss = float(batch_loss(params, static, {k: jnp.asarray(v) for k, v in first.items()}, carry, None)[0])
     twin.eval()
     with torch.no_grad():
-        torch_loss = float(eager_loss(torch_batch(first), twin.initial_state(train.batch_size))[0])
+        torch_loss = float(eager_loss(torch_batch(first, device=device), twin.initial_state(train.batch_size))[0])
     twin.train()
     print(f"first batch, no dropout, initial weights: loss {jax_loss:.6f} (nabiya) / {torch_loss:.6f} (PyTorch), "
           f"difference {abs(jax_loss - torch_loss):.1e}", flush=True)  # fmt: skip
@@ -361,11 +363,13 @@ def bench_preset(name, corpus, args, settings):
 
         # PyTorch: eager on even blocks, compiled on odd ones (eager only if compiling is off or failed).
         mode = "compile" if index % 2 == 1 and compiled_loss is not None and compile_error is None else "eager"
-        steps = [torch_batch(stack, k) for k in range(done)]
+        steps = [torch_batch(stack, k, device) for k in range(done)]
         started = time.perf_counter()
         try:
             for batch in steps:
                 torch_state = torch_step(compiled_loss if mode == "compile" else eager_loss, batch, torch_state)
+            if device != "cpu":
+                torch.cuda.synchronize()
         except Exception as error:  # noqa: BLE001 - report why torch.compile fails, carry on eager
             compile_error = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
             print(f"torch.compile failed at block {index}: {compile_error}", flush=True)
@@ -396,7 +400,7 @@ def bench_preset(name, corpus, args, settings):
         with torch.no_grad():
             for batch in make_batches(config, sequences, data.vocab.is_scored, shuffle=False).epoch(0):
                 arrays = torch_batch({k: getattr(batch, k) for k in ("inputs", "targets", "mask", "score_mask",
-                                                                     "resets")})  # fmt: skip
+                                                                     "resets")}, device=device)  # fmt: skip
                 _, state, nll_sum = eager_loss(arrays, state)
                 total += float(nll_sum)
                 count += int(arrays["score_mask"].sum())
@@ -409,6 +413,79 @@ def bench_preset(name, corpus, args, settings):
             "first_loss": (jax_loss, torch_loss), "compile_error": compile_error}  # fmt: skip
 
 
+def breakdown(name, corpus, args, settings) -> None:
+    """Where a step's time goes: the loss alone, with its gradient, and the whole step, wall and CPU seconds."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    from nabiya.corpus_checkpoint import token_parts
+    from nabiya.corpus_config import corpus_preset
+    from nabiya.corpus_models import make_corpus_model
+    from nabiya.corpus_train import (
+        _blocks,
+        batch_loss,
+        initial_carry,
+        make_batches,
+        make_optimizer,
+        prepare_data,
+        train_block,
+    )
+
+    config = corpus_preset(name).replace(**settings)
+    train = config.train
+    data = prepare_data(config, corpus=corpus).tokens
+    model = make_corpus_model(config.model, vocab_size=len(data.vocab), key=jax.random.key(0),
+                              token_parts=token_parts(data.vocab))  # fmt: skip
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    carry, key = initial_carry(model, train.batch_size), jax.random.key(1)
+    stack = next(iter(_blocks(make_batches(config, data.train, data.vocab.is_scored), 0, train.steps_per_block,
+                              train.steps_per_block)))  # fmt: skip
+    batch = {k: jnp.asarray(v[0]) for k, v in stack.items()}
+    loss = eqx.filter_jit(lambda p, b, c: batch_loss(p, static, b, c, key)[0])
+    grad = eqx.filter_jit(lambda p, b, c: jax.value_and_grad(batch_loss, has_aux=True)(p, static, b, c, key))
+    opt_state = make_optimizer(train).init(params)
+    twin = torch_twin(model, config.model)
+    optimizer, scheduler, torch_params = torch_optimizer(twin, train, 1000)
+    torch_loss = make_loss(twin, config.model.kind, compiled=False)
+    tb = torch_batch({k: v[0] for k, v in stack.items()})
+
+    def torch_forward():
+        torch_loss(tb, twin.initial_state(train.batch_size))[0]
+
+    def torch_backward():
+        torch_loss(tb, twin.initial_state(train.batch_size))[0].backward()
+
+    def torch_whole():
+        value = torch_loss(tb, twin.initial_state(train.batch_size))[0]
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(torch_params, train.clip_norm)
+        optimizer.step()
+        scheduler.step()
+
+    def nabiya_block():
+        jax.block_until_ready(train_block(params, opt_state, carry, stack, 0, 1000, key, static, train))
+
+    cases = [("nabiya: loss", lambda: jax.block_until_ready(loss(params, batch, carry)), 1),
+             ("nabiya: loss + gradient", lambda: jax.block_until_ready(grad(params, batch, carry)), 1),
+             (f"nabiya: whole step (a block of {train.steps_per_block})", nabiya_block, train.steps_per_block),
+             ("PyTorch eager: loss", torch_forward, 1), ("PyTorch eager: loss + gradient", torch_backward, 1),
+             ("PyTorch eager: whole step", torch_whole, 1)]  # fmt: skip
+    print(f"\n{name}, one batch of {train.batch_size} × {train.length}, seconds per step (median of "
+          f"{args.repeats}; the CPU time counts every thread):\n\n| what | wall | CPU |\n|---|---:|---:|")  # fmt: skip
+    for label, run, steps in cases:
+        run()  # compile, warm up
+        walls, cpus = [], []
+        for _ in range(args.repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            walls.append((time.perf_counter() - wall) / steps)
+            cpus.append((time.process_time() - cpu) / steps)
+        print(f"| {label} | {statistics.median(walls):.3f} | {statistics.median(cpus):.3f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", action="append", help="folk-lstm and/or folk-transformer (default: both)")
@@ -416,9 +493,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="training steps of each (default 200)")
     parser.add_argument("--torch-threads", type=int, default=os.cpu_count(),
                         help="torch.set_num_threads (default: the cores, %(default)s)")  # fmt: skip
+    parser.add_argument("--torch-device", default=None, help="cpu or cuda (default: cuda when PyTorch sees a GPU)")
     parser.add_argument("--no-compile", action="store_true", help="PyTorch eager only")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="config settings, e.g. size=128")
     parser.add_argument("--verbose", action="store_true", help="a line per block")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead: where one step's time goes (loss, gradient, whole step), nabiya and PyTorch eager")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per case of --breakdown")
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore", message=".*enable_nested_tensor.*")
@@ -431,12 +512,18 @@ def main() -> None:
     import nabiya
 
     torch.set_num_threads(args.torch_threads)
+    args.torch_device = args.torch_device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     line = describe()
     print(f"machine: {line}, load average {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__} "
-          f"with {torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})", flush=True)  # fmt: skip
+          f"with {torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); JAX on "
+          f"{jax.devices()[0].device_kind}, PyTorch on {args.torch_device}", flush=True)  # fmt: skip
     corpus = nabiya.load_corpus(args.corpus)
     settings = {name: _value(value) for name, value in (item.split("=", 1) for item in args.set)}
+    if args.breakdown:
+        for name in args.preset or ["folk-lstm", "folk-transformer"]:
+            breakdown(name, corpus, args, settings)
+        return
     results = [bench_preset(name, corpus, args, settings) for name in args.preset or ["folk-lstm", "folk-transformer"]]
 
     def show(value):
