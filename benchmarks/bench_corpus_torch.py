@@ -3,10 +3,11 @@
 Usage::
 
     pip install torch==2.13.0                                    # benchmark only; nabiya never imports it
-    python benchmarks/bench_corpus_torch.py                      # both presets, 200 steps each (~15 min on 2 cores)
+    python benchmarks/bench_corpus_torch.py --steps 150          # both presets (~20 min on 2 loaded cores)
     python benchmarks/bench_corpus_torch.py --preset folk-lstm --steps 100
     python benchmarks/bench_corpus_torch.py --steps 1000         # a longer quality comparison
-    python benchmarks/bench_corpus_torch.py --no-compile --torch-threads 1
+    python benchmarks/bench_corpus_torch.py --steps 80 --no-compile --torch-threads 1
+    python benchmarks/bench_corpus_torch.py --breakdown          # where one step's time goes, wall and CPU
 
 For each preset (``folk-lstm``, ``folk-transformer``), at its own size, batch ``B × T``,
 optimizer and schedule, on the default corpus (``--corpus`` for another):
@@ -24,8 +25,9 @@ optimizer and schedule, on the default corpus (``--corpus`` for another):
 2. **Training, interleaved.** Both train ``--steps`` steps on the *same* batches (nabiya's own
    :class:`~nabiya.batches.TuneStreams` / :class:`~nabiya.batches.PackedWindows`, made before
    timing), block by block (``steps_per_block`` steps): a nabiya block (one compiled
-   ``train_block``), then a PyTorch block, alternately eager and ``torch.compile`` (of the loss
-   function, so its backward is compiled too; the optimizer runs eager), so load drift on a shared
+   ``train_block``), then a PyTorch block, alternately eager and ``torch.compile`` (of the loss,
+   so its backward is compiled too; around ``nn.LSTM`` for the LSTM, see :func:`make_loss`; the
+   optimizer runs eager), so load drift on a shared
    machine hits all of them alike. The first block of each is warm-up (compilation) and is left
    out; the rest give the median notes per second (a note: a trained position, padding out).
    PyTorch trains with AdamW (weight decay on matrices only), global-norm clipping and nabiya's
@@ -36,7 +38,9 @@ optimizer and schedule, on the default corpus (``--corpus`` for another):
    state carried through the tunes as ``nabiya evaluate`` does) of each.
 
 The PyTorch model's dropout draws other random numbers, so the two runs are two samples of
-the same training, not the same trajectory; the NLLs agree within that noise.
+the same training, not the same trajectory. PyTorch runs on a GPU when it sees one (JAX too, by
+its own default), and sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set: on shared cores PyTorch's
+spinning OpenMP threads were up to 20x slower.
 """
 
 from __future__ import annotations
@@ -490,7 +494,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", action="append", help="folk-lstm and/or folk-transformer (default: both)")
     parser.add_argument("--corpus", nargs="*", default=None, help="corpus spec (default: the default corpus)")
-    parser.add_argument("--steps", type=int, default=200, help="training steps of each (default 200)")
+    parser.add_argument("--steps", type=int, default=200, help="training steps of each (default %(default)s)")
     parser.add_argument("--torch-threads", type=int, default=os.cpu_count(),
                         help="torch.set_num_threads (default: the cores, %(default)s)")  # fmt: skip
     parser.add_argument("--torch-device", default=None, help="cpu or cuda (default: cuda when PyTorch sees a GPU)")
