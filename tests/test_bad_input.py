@@ -467,6 +467,11 @@ bad("evaluate: a folder that is not a run", "evaluate", "{tmp}", names="{tmp}")
 bad("evaluate: --samples -1", "evaluate", "{model}", "--samples", "-1", names="--samples")
 bad("generate: --count for a tutorial model", *generate_("--count", "3"), names="--count")
 bad("generate: --meter for a tutorial model", *generate_("--meter", "6/8"), names="--meter")
+bad("serve: --models a missing folder", "serve", "--port", "0", "--models", "{tmp}/nosuch", names="nosuch")
+bad("serve: --models a file", "serve", "--port", "0", "--models", "{model}", names="no such folder")
+bad("serve: --models with no corpus model", "serve", "--port", "0", "--models", "{tmp}/models", names="no corpus model",
+    files={"models/notes.txt": "c4 d4", "models/tutorial.safetensors": lambda tmp, model: model.read_bytes(),
+           "models/broken.safetensors": b"not a model"})  # fmt: skip
 
 
 # --- the runner ----------------------------------------------------------------------------------

@@ -585,6 +585,7 @@ examples:
   nabiya serve --port 8080 --open       # another port; open the page in the browser
   nabiya serve --host 0.0.0.0           # the whole network: prints an address with a token
   nabiya serve --workers 2              # two training jobs at once (one process each)
+  nabiya serve --models runs/           # offer the corpus models in runs/ for new tunes
 """
 
 
@@ -608,6 +609,9 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--token", metavar="TEXT",
                        help="the token to require (default: a random one, and only off loopback)")
     serve.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    serve.add_argument("--models", metavar="DIR",
+                       help="offer the corpus models in DIR (NAME.safetensors, or run folders NAME/ of 'nabiya "
+                       "train') for new tunes, by name; the page can also upload one")
     serve.set_defaults(handler=_cmd_serve)
 
 
@@ -623,7 +627,7 @@ def _cmd_serve(args) -> int:
         raise NabiyaError("--token must not be empty")
     from nabiya.web.server import serve
 
-    serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open)
+    serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open, models=args.models)
 # --- nabiya corpus: corpora of many tunes -------------------------------------------------------
 # The corpus and token options are shared with the commands that train on a corpus:
 # add_corpus_options / add_token_options, then corpus_from_args / token_config_from_args.
