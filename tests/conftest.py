@@ -77,3 +77,37 @@ def tiny_corpus_run(tmp_path_factory):
 
     return train(TINY_CORPUS, preset="folk-lstm", out=tmp_path_factory.mktemp("corpus") / "run", progress=False,
                  **TINY_CORPUS_RUN)
+
+
+def save_untrained_corpus_model(path):
+    """A folk-lstm of 16 units, untrained, over the tokens of six small tunes (meters 6/8, 3/4, 4/4; keys D major,
+    G major, E minor), saved through the API: a corpus model file in well under a second of work."""
+    import jax
+
+    from nabiya.corpus_checkpoint import save_corpus_model, token_parts
+    from nabiya.corpus_config import corpus_preset
+    from nabiya.corpus_models import make_corpus_model
+    from nabiya.music.song import Song
+    from nabiya.tokens import build_vocabulary
+
+    tunes = [
+        Song.from_codes("d8 e8 f#8 a4 f#8 e8 d8 e8 d4.", meter="6/8", key="D major"),
+        Song.from_codes("a8 b8 a8 f#4 d8 e4. d4.", meter="6/8", key="D major"),
+        Song.from_codes("g4 b4 d'4 c'4 b4 a4 g2.", meter="3/4", key="G major"),
+        Song.from_codes("e4 g4 b4 e'4 d'4 b4 g4 e4", meter="4/4", key="E minor"),
+        Song.from_codes("d4 f#4 a4 f#4 e4 d4 d2", meter="4/4", key="D major"),
+        Song.from_codes("g8 a8 b8 d'4 b8 a8 g8 a8 g4.", meter="6/8", key="G major"),
+    ]
+    config = corpus_preset("folk-lstm").replace(size=16, layers=1, embedding_size=8, min_count=1)
+    vocabulary = build_vocabulary(tunes, config.tokens)
+    model = make_corpus_model(config.model, vocab_size=len(vocabulary), key=jax.random.key(0),
+                              token_parts=token_parts(vocabulary))
+    keys = {"D major": 3, "G major": 2, "E minor": 1}
+    return save_corpus_model(path, model, config=config, vocabulary=vocabulary, keys=keys,
+                             summary={"step": 0, "preset": "folk-lstm"})
+
+
+@pytest.fixture(scope="session")
+def corpus_model_file(tmp_path_factory):
+    """An untrained tiny corpus model file (see :func:`save_untrained_corpus_model`), shared read-only."""
+    return save_untrained_corpus_model(tmp_path_factory.mktemp("corpus_model") / "jigs.safetensors")

@@ -452,12 +452,33 @@ bad("train: a transformer's size not divisible by its heads", *train_("--preset"
 bad("train: a transformer row longer than its context",
     *train_("--preset", "folk-transformer", "--length", "300"), names="context")  # fmt: skip
 bad("train: --out is a file", "train", "--quiet", "--out", "{tmp}/file", names="file", files={"file": "x"})
+# train on several processes: the launch is checked before any process joins (a run that cannot join or whose
+# processes disagree: tests/test_distributed.py, with real processes)
+_LAUNCH = ("--num-processes", "2", "--process-id", "0")
+bad("train: --coordinator without a port", *train_("--coordinator", "localhost", *_LAUNCH), names="'localhost'")
+bad("train: --coordinator with port 70000", *train_("--coordinator", "127.0.0.1:70000", *_LAUNCH),
+    names="127.0.0.1:70000")  # fmt: skip
+bad("train: --coordinator alone", *train_("--coordinator", "127.0.0.1:4321"), names="--num-processes")
+bad("train: --process-id outside --num-processes",
+    *train_("--coordinator", "127.0.0.1:4321", "--num-processes", "2", "--process-id", "2"), names="--process-id")  # fmt: skip
+bad("train: --num-processes 0", *train_("--coordinator", "127.0.0.1:4321", "--num-processes", "0", "--process-id",
+                                        "0"), names="--num-processes")  # fmt: skip
+bad("train: --distributed with --coordinator", *train_("--distributed", "--coordinator", "127.0.0.1:4321"),
+    names="--distributed")  # fmt: skip
+bad("train: --peer-timeout on one process", *train_("--peer-timeout", "5"), names="--peer-timeout")
+bad("train: --peer-timeout 0", *train_("--coordinator", "127.0.0.1:4321", *_LAUNCH, "--peer-timeout", "0"),
+    names="--peer-timeout")  # fmt: skip
 bad("evaluate: a missing model", "evaluate", "{tmp}/nosuch.safetensors", names="nosuch.safetensors")
 bad("evaluate: a tutorial model", "evaluate", "{model}", names="not a corpus model")
 bad("evaluate: a folder that is not a run", "evaluate", "{tmp}", names="{tmp}")
 bad("evaluate: --samples -1", "evaluate", "{model}", "--samples", "-1", names="--samples")
 bad("generate: --count for a tutorial model", *generate_("--count", "3"), names="--count")
 bad("generate: --meter for a tutorial model", *generate_("--meter", "6/8"), names="--meter")
+bad("serve: --models a missing folder", "serve", "--port", "0", "--models", "{tmp}/nosuch", names="nosuch")
+bad("serve: --models a file", "serve", "--port", "0", "--models", "{model}", names="no such folder")
+bad("serve: --models with no corpus model", "serve", "--port", "0", "--models", "{tmp}/models", names="no corpus model",
+    files={"models/notes.txt": "c4 d4", "models/tutorial.safetensors": lambda tmp, model: model.read_bytes(),
+           "models/broken.safetensors": b"not a model"})  # fmt: skip
 
 
 # --- the runner ----------------------------------------------------------------------------------

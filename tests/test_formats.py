@@ -1,7 +1,6 @@
 """Songs in and out of files: round trips through every format, ABC tunes, MIDI top lines, bad input."""
 
 import json
-import struct
 import wave
 from fractions import Fraction
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from midi_bytes import midi_file, off, on
 
 from nabiya.errors import NabiyaError
 from nabiya.music.abc import song_from_abc, song_to_abc
@@ -347,31 +347,6 @@ def test_the_abc_reader_raises_only_nabiya_errors(text):
 
 
 # --- MIDI -------------------------------------------------------------------------------------
-
-
-def midi_file(*tracks, division=480, format_=1):
-    """Standard MIDI File bytes from tracks of (delta ticks, event bytes)."""
-
-    def number(value):
-        groups = [value & 0x7F]
-        while value > 0x7F:
-            value >>= 7
-            groups.append((value & 0x7F) | 0x80)
-        return bytes(reversed(groups))
-
-    chunks = [b"MThd" + struct.pack(">IHHH", 6, format_, len(tracks), division)]
-    for events in tracks:
-        body = b"".join(number(delta) + event for delta, event in events) + b"\x00\xff\x2f\x00"
-        chunks.append(b"MTrk" + struct.pack(">I", len(body)) + body)
-    return b"".join(chunks)
-
-
-def on(pitch, channel=0):
-    return bytes([0x90 | channel, pitch, 90])
-
-
-def off(pitch, channel=0):
-    return bytes([0x80 | channel, pitch, 0])
 
 
 CONDUCTOR = [(0, b"\xff\x03\x04Poly"), (0, b"\xff\x51\x03" + (600_000).to_bytes(3, "big"))]  # 100 bpm

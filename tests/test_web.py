@@ -198,7 +198,7 @@ def test_the_page_and_its_files_come_from_the_package_with_no_cdn(client):
     info = client.get("/api/info").json()
     assert [p["name"] for p in info["presets"]] == ["mlp", "lstm", "stateful", "stateful2"]
     assert info["songs"][0] == {"name": "nabiya", "title": "나비야 (Butterfly)"}
-    assert set(info["features"]) == {"analysis"}
+    assert set(info["features"]) == {"analysis", "tunes"}
 
 
 def test_a_token_is_required_when_one_is_set(tmp_path):

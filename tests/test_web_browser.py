@@ -38,10 +38,11 @@ SRC = Path(__file__).parents[1] / "src"
 
 
 @pytest.fixture(scope="module")
-def server_url():
-    """`nabiya serve` on a free port, one worker, for the whole module."""
+def server_url(corpus_model_file):
+    """`nabiya serve` on a free port, one worker, offering a tiny corpus model, for the whole module."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "nabiya", "serve", "--port", "0", "--workers", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "nabiya", "serve", "--port", "0", "--workers", "1",
+                               "--models", str(corpus_model_file.parent)],
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = server.stdout.readline()
@@ -286,6 +287,49 @@ def test_cancel_a_training_run(page):
     assert not page.is_visible("#results")
 
 
+def test_new_tunes_from_a_corpus_model_seen_heard_and_downloaded(page, corpus_model_file, tmp_path):
+    assert page.is_visible("#tunes") and page.input_value("#tunes-model") == "jigs"  # offered by --models
+    meters = page.eval_on_selector_all("#tunes-meter option", "options => options.map(o => o.value)")
+    assert meters == ["", "6/8", "4/4", "3/4"]  # 'from the corpus', then the model's meters
+    page.select_option("#tunes-meter", "6/8")
+    keys = page.eval_on_selector_all("#tunes-key option", "options => options.map(o => o.value)")
+    assert keys == ["", "D major", "G major"]  # no tune in 6/8 is in a minor key
+    page.select_option("#tunes-key", "D major")
+    page.select_option("#tunes-strategy", "top-k")
+    assert page.is_visible("#tunes-top_k") and not page.is_visible("#tunes-top_p")
+    page.fill("#tunes-count", "2")
+    page.fill("#tunes-length", "40")
+    page.fill("#tunes-seed", "1")
+    page.focus("#tunes-seed")
+    page.keyboard.press("Enter")  # the keyboard alone makes tunes
+    wait_until(page, "!document.querySelector('#tunes-view').hidden", 120)
+    assert page.get_attribute("#tunes-status", "data-statuses").split()[-1] == "done"
+    assert "top-k 5, seed 1" in page.inner_text("#tunes-how")
+    assert page.locator("#tunes-list article").count() == 2
+    for number in (1, 2):
+        tune = f"#tunes-list article:nth-child({number})"
+        assert "6/8 · D major" in page.inner_text(f"{tune} h3")
+        image_shown(page, f"{tune} img")
+        element, decoded = audio_seconds(page, f"{tune} audio")
+        assert element > 0.5 and decoded > 0.5
+        abc = page.eval_on_selector(f"{tune} pre", "element => element.textContent")
+        assert "M:6/8" in abc and "\nK:D" in abc
+        formats = page.eval_on_selector_all(f"{tune} .downloads a", "links => links.map(a => a.textContent)")
+        assert formats == ["abc", "mid", "musicxml", "wav", "svg"]
+    midi = page.evaluate("""async () => {
+        const link = [...document.querySelectorAll('#tunes-list .downloads a')].find(a => a.textContent === 'mid');
+        return new TextDecoder().decode((await (await fetch(link.href)).arrayBuffer()).slice(0, 4)); }""")
+    assert midi == "MThd"
+
+    # A broken model file: the reader's one line, and the panel goes on.
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(corpus_model_file.read_bytes()[:-100])
+    page.set_input_files("#tunes-upload", str(broken))
+    wait_until(page, "!document.querySelector('#tunes-error').hidden", 120)
+    assert page.inner_text("#tunes-error").startswith("cannot load model 'broken.safetensors': ")
+    assert page.is_enabled("#tunes-button") and page.input_value("#tunes-model") == "jigs"
+
+
 def test_the_page_fits_a_phone(browser, server_url):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     phone = context.new_page()
@@ -293,7 +337,7 @@ def test_the_page_fits_a_phone(browser, server_url):
         open_page(phone, server_url)
         image_shown(phone, "#song-score")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
-        for selector in ("#show-song", "#train-button", "#epochs", "#builtin-song"):
+        for selector in ("#show-song", "#train-button", "#epochs", "#builtin-song", "#tunes-model", "#tunes-button"):
             box = phone.locator(selector).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
     finally:

@@ -117,10 +117,11 @@ class _Batches:
             epoch += 1
         return epoch, step - before
 
-    def batch(self, step: int) -> Batch:
-        """The batch of a step (any step, in any order)."""
+    def batch(self, step: int, rows: slice | None = None) -> Batch:
+        """The batch of a step (any step, in any order); with ``rows``, only those rows of it
+        (a process of a distributed run makes only its own rows: :mod:`nabiya.distributed`)."""
         epoch, index = self.position(step)
-        return self._make(epoch, index, step)
+        return self._make(epoch, index, step, _row_range(self.batch_size, rows))
 
     def iterate(self, start: int = 0, stop: int | None = None) -> Iterator[Batch]:
         """Batches from step ``start`` on (to ``stop``, exclusive, or forever)."""
@@ -129,11 +130,12 @@ class _Batches:
             yield self.batch(step)
             step += 1
 
-    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
-        """The batches of one epoch, in order (with ``shuffle=False``: one pass for evaluation)."""
+    def epoch(self, epoch: int = 0, rows: slice | None = None) -> Iterator[Batch]:
+        """The batches of one epoch, in order (with ``shuffle=False``: one pass for evaluation); ``rows`` as in
+        :meth:`batch`."""
         first = sum(self.batches_in_epoch(e) for e in range(epoch))
         for index in range(self.batches_in_epoch(epoch)):
-            yield self._make(epoch, index, first + index)
+            yield self._make(epoch, index, first + index, _row_range(self.batch_size, rows))
 
     def _layout(self, epoch: int):
         if epoch not in self._layouts:
@@ -142,8 +144,8 @@ class _Batches:
             self._layouts[epoch] = self._build_layout(epoch)
         return self._layouts[epoch]
 
-    def _empty(self) -> dict:
-        shape = (self.batch_size, self.length)
+    def _empty(self, rows: range) -> dict:
+        shape = (len(rows), self.length)
         return {
             "inputs": np.zeros(shape, np.int32), "targets": np.zeros(shape, np.int32), "mask": np.zeros(shape, bool),
             "resets": np.zeros(shape, bool), "segments": np.zeros(shape, np.int32),
@@ -157,8 +159,13 @@ class _Batches:
     def _build_layout(self, epoch: int):
         raise NotImplementedError
 
-    def _make(self, epoch: int, index: int, step: int) -> Batch:
+    def _make(self, epoch: int, index: int, step: int, rows: range) -> Batch:
         raise NotImplementedError
+
+
+def _row_range(batch_size: int, rows: slice | None) -> range:
+    """The rows of a batch that ``rows`` names (all of them for None)."""
+    return range(batch_size)[rows if rows is not None else slice(None)]
 
 
 class TuneStreams(_Batches):
@@ -203,11 +210,11 @@ class TuneStreams(_Batches):
         longest = max(starts[-1] for _, starts in layouts)
         return -(-int(longest) // self.length), layouts
 
-    def _make(self, epoch: int, index: int, step: int) -> Batch:
+    def _make(self, epoch: int, index: int, step: int, rows: range) -> Batch:
         _, layouts = self._layout(epoch)
-        arrays = self._empty()
+        arrays = self._empty(rows)
         begin, end = index * self.length, (index + 1) * self.length
-        for row, (tunes, starts) in enumerate(layouts):
+        for row, (tunes, starts) in enumerate(layouts[rows.start : rows.stop]):
             first = int(np.searchsorted(starts, begin, side="right")) - 1
             for place in range(max(first, 0), len(tunes)):
                 start = int(starts[place])
@@ -293,10 +300,11 @@ class PackedWindows(_Batches):
                 target[1] -= size
         return -(-len(rows) // self.batch_size), rows
 
-    def _make(self, epoch: int, index: int, step: int) -> Batch:
-        _, rows = self._layout(epoch)
-        arrays = self._empty()
-        for row, pieces in enumerate(rows[index * self.batch_size : (index + 1) * self.batch_size]):
+    def _make(self, epoch: int, index: int, step: int, rows: range) -> Batch:
+        _, layout = self._layout(epoch)
+        arrays = self._empty(rows)
+        first = index * self.batch_size
+        for row, pieces in enumerate(layout[first + rows.start : first + rows.stop]):
             column = 0
             for segment, (tune, start, stop, trained) in enumerate(pieces, start=1):
                 sequence = self.sequences[tune]

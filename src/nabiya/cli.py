@@ -598,6 +598,7 @@ examples:
   nabiya serve --port 8080 --open       # another port; open the page in the browser
   nabiya serve --host 0.0.0.0           # the whole network: prints an address with a token
   nabiya serve --workers 2              # two training jobs at once (one process each)
+  nabiya serve --models runs/           # offer the corpus models in runs/ for new tunes
 """
 
 
@@ -621,6 +622,9 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--token", metavar="TEXT",
                        help="the token to require (default: a random one, and only off loopback)")
     serve.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    serve.add_argument("--models", metavar="DIR",
+                       help="offer the corpus models in DIR (NAME.safetensors, or run folders NAME/ of 'nabiya "
+                       "train') for new tunes, by name; the page can also upload one")
     serve.set_defaults(handler=_cmd_serve)
 
 
@@ -636,7 +640,7 @@ def _cmd_serve(args) -> int:
         raise NabiyaError("--token must not be empty")
     from nabiya.web.server import serve
 
-    serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open)
+    serve(args.host, args.port, workers=args.workers, token=args.token, open_browser=args.open, models=args.models)
 # --- nabiya corpus: corpora of many tunes -------------------------------------------------------
 # The corpus and token options are shared with the commands that train on a corpus:
 # add_corpus_options / add_token_options, then corpus_from_args / token_config_from_args.
@@ -840,6 +844,11 @@ examples:
   nabiya train --corpus miscFolk my_tunes/ --steps 500 --out runs/mine
   nabiya train --size 256 --batch-size 16 --dropout 0.2 --seed 3
   nabiya train --resume runs/mine                # continue a run stopped by Ctrl-C, --minutes or a kill
+
+several processes (data-parallel; the same command in each, but --process-id; process 0 writes the run):
+  nabiya train --out runs/big --coordinator 10.0.0.1:4321 --num-processes 2 --process-id 0   # on 10.0.0.1
+  nabiya train --out runs/big --coordinator 10.0.0.1:4321 --num-processes 2 --process-id 1   # on another machine
+  srun --ntasks 8 nabiya train --distributed --out runs/big     # Slurm or mpirun: JAX reads their variables
 """
 
 _EVALUATE_EXAMPLES = """\
@@ -899,6 +908,7 @@ def _add_corpus_model_commands(commands) -> None:
                           help="stop after N validations without a new best (0: never)")
     settings.add_argument("--seed", type=_int, metavar="N", help="the seed of initialisation, dropout and order")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar; print only the summary line")
+    _add_distributed_options(train)
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser(
@@ -937,7 +947,54 @@ _TRAIN_SETTINGS = ("size", "layers", "embedding_size", "heads", "context", "drop
                    "checkpoint_every", "patience", "seed", "min_notes", "split", "split_seed", "min_count", "rare")
 
 
+def _add_distributed_options(train) -> None:
+    group = train.add_argument_group(
+        "several processes (JAX's distributed runtime; see the README's 'Training on several machines')")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address and a free port, the same in every process")
+    group.add_argument("--num-processes", type=_positive_int, metavar="N", help="the processes of the run")
+    group.add_argument("--process-id", type=_int, metavar="I", help="this process's number, 0 to N-1 (0 writes)")
+    group.add_argument("--distributed", action="store_true",
+                       help="take the coordinator, processes and id from the cluster launcher (Slurm, Open MPI, "
+                       "Kubernetes; JAX detects them)")
+    group.add_argument("--peer-timeout", type=_positive_int, metavar="SECONDS",
+                       help="wait this long for every process to join, and for a silent one before the run stops "
+                       "(default 120)")
+
+
+def _launch_from_args(args):
+    """The :class:`nabiya.distributed.Launch` the options ask for, or None for a run of one process."""
+    from nabiya.distributed import DEFAULT_TIMEOUT_SECONDS, Launch
+
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if not args.distributed and all(value is None for value in given):
+        if args.peer_timeout is not None:
+            raise NabiyaError("--peer-timeout is for a run of several processes (--coordinator or --distributed)")
+        return None
+    if args.distributed and any(value is not None for value in given):
+        raise NabiyaError("--distributed takes the coordinator, processes and id from the cluster launcher: "
+                          "leave out --coordinator, --num-processes and --process-id (or --distributed)")  # fmt: skip
+    timeout = args.peer_timeout if args.peer_timeout is not None else DEFAULT_TIMEOUT_SECONDS
+    return Launch(args.coordinator, args.num_processes, args.process_id, timeout).validate()
+
+
 def _cmd_train(args) -> int:
+    launch = _launch_from_args(args)
+    if launch is None:
+        return _train(args)
+    from nabiya import distributed
+
+    distributed.join(launch)  # before any JAX computation
+    try:
+        status = _train(args, writer=distributed.current_cluster().is_writer)
+    except BaseException as error:
+        distributed.leave(error)  # a lost process: the line, and exit at once
+        raise
+    distributed.leave()
+    return status
+
+
+def _train(args, *, writer: bool = True) -> int:
     _use_compilation_cache()
     from nabiya.corpus_train import train
 
@@ -948,6 +1005,8 @@ def _cmd_train(args) -> int:
         settings["augment"] = args.augment
     result = train(args.corpus, preset=args.preset, out=args.out, resume=args.resume, steps=args.steps,
                    minutes=args.minutes, progress=not args.quiet, **settings)
+    if not writer:  # process 0 of a distributed run speaks for it
+        return 0
     corpus = result.corpus
     skipped = ", ".join(f"{count} {reason}" for reason, count in corpus["skipped"].items())
     split = "/".join(str(corpus["split"][part]) for part in ("train", "valid", "test"))

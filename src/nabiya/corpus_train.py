@@ -74,6 +74,7 @@ from nabiya.corpus_config import (
     corpus_preset,
 )
 from nabiya.corpus_models import CorpusModel, make_corpus_model, parameter_count
+from nabiya.distributed import Cluster, current_cluster, fingerprint, rows_value_and_grad
 from nabiya.errors import NabiyaError
 from nabiya.fileio import ensure_directory, write_text
 
@@ -134,7 +135,7 @@ def batch_loss(params, static, batch: dict, carry, key: jax.Array | None):
         params, static: the model, as ``eqx.partition(model, eqx.is_inexact_array)``.
         batch: ``inputs``, ``targets`` ``(B, T)`` int32; ``mask``, ``score_mask``, ``resets`` ``(B, T)`` bool.
         carry: the state each row starts from (``(h, c)`` of ``(B, L, H)`` for the LSTM, ``()`` else).
-        key: dropout's key (None: no dropout).
+        key: dropout's key (None: no dropout), or ``(B,)`` keys, one per row.
 
     Returns:
         ``loss`` (a scalar: the sum over ``mask`` divided by its count, over the whole batch)
@@ -142,7 +143,8 @@ def batch_loss(params, static, batch: dict, carry, key: jax.Array | None):
     """
     model = eqx.combine(params, static)
     rows = batch["inputs"].shape[0]
-    keys = None if key is None else jax.random.split(key, rows)
+    # [distributed] keys (B,): one per row already (a device's rows of the batch's keys: nabiya.distributed)
+    keys = None if key is None else key if key.ndim else jax.random.split(key, rows)
 
     def row_logits(tokens, state, resets, row_key):
         return model.sequence_logits(tokens, state, resets, key=row_key)
@@ -157,7 +159,7 @@ def batch_loss(params, static, batch: dict, carry, key: jax.Array | None):
 
 
 def train_block(params, opt_state, carry, batches: dict, first_step, total_steps, root_key: jax.Array, static,
-                config: CorpusTrainConfig):  # fmt: skip
+                config: CorpusTrainConfig, mesh=None):  # fmt: skip
     """Run the steps ``first_step .. first_step + K - 1`` (those below ``total_steps``) in one compiled scan.
 
     Args:
@@ -168,6 +170,7 @@ def train_block(params, opt_state, carry, batches: dict, first_step, total_steps
         root_key: ``key(seed)``; step ``s`` uses ``fold_in(root_key, s)``.
         static: the model's static part.
         config: the training config (compiled in, but for its step counts).
+        mesh: the device mesh of a data-parallel run (:mod:`nabiya.distributed`; None on one device).
 
     Returns:
         ``params, opt_state, carry`` after the block, and per step ``(nll_sum, scored, loss, grad_norm)``
@@ -177,14 +180,16 @@ def train_block(params, opt_state, carry, batches: dict, first_step, total_steps
     compiled = dataclasses.replace(config, steps=1, validate_every=config.steps_per_block,
                                    checkpoint_every=config.steps_per_block, patience=0)  # fmt: skip
     return _train_block(params, opt_state, carry, batches, jnp.int32(first_step), jnp.int32(total_steps), root_key,
-                        static, compiled)  # fmt: skip
+                        static, compiled, mesh)  # fmt: skip
 
 
 # 512-bit vectors where the CPU has them (XLA prefers 256 even on AVX-512): ~8% faster steps, measured on
 # folk-lstm (see nabiya.training for the same option in the tutorial's loop). Other platforms ignore it.
 @eqx.filter_jit(compiler_options={"xla_cpu_prefer_vector_width": 512})
-def _train_block(params, opt_state, carry, batches, first_step, total_steps, root_key, static, config):
+def _train_block(params, opt_state, carry, batches, first_step, total_steps, root_key, static, config, mesh):
     optimizer = make_optimizer(config, total_steps)
+    # [distributed] on several devices each computes its rows' gradients, then one all-reduce sums them
+    value_and_grad = jax.value_and_grad(batch_loss, has_aux=True) if mesh is None else rows_value_and_grad(batch_loss, mesh)
 
     def step(state, inputs):
         batch, offset = inputs
@@ -193,9 +198,7 @@ def _train_block(params, opt_state, carry, batches, first_step, total_steps, roo
         def run(state):
             params, opt_state, carry = state
             key = jax.random.fold_in(root_key, number)
-            (loss, (carry, nll_sum, scored)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-                params, static, batch, carry, key
-            )
+            (loss, (carry, nll_sum, scored)), grads = value_and_grad(params, static, batch, carry, key)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             return (params, opt_state, carry), (nll_sum, scored.astype(jnp.float32), loss, optax.tree.norm(grads))
@@ -263,15 +266,16 @@ def make_batches(config: CorpusRunConfig, sequences, scored: np.ndarray, *, shuf
     return kind(sequences, scored, batch_size=train.batch_size, length=train.length, seed=train.seed, shuffle=shuffle)
 
 
-def _blocks(batches, start: int, total: int, per_block: int) -> Iterator[dict]:
-    """Stacks of ``per_block`` batches from step ``start``; steps past ``total`` are zeros (skipped by the block)."""
+def _blocks(batches, start: int, total: int, per_block: int, rows: slice | None = None) -> Iterator[dict]:
+    """Stacks of ``per_block`` batches (their ``rows``) from step ``start``; steps past ``total`` are zeros
+    (skipped by the block)."""
     step = start
     empty = None
     while step < total:
         stack = []
         for number in range(step, step + per_block):
             if number < total:
-                stack.append(batches.batch(number))
+                stack.append(batches.batch(number, rows))
             else:
                 empty = empty or dataclasses.replace(stack[0], **{name: np.zeros_like(getattr(stack[0], name))
                                                                   for name in BATCH_FIELDS})  # fmt: skip
@@ -625,30 +629,52 @@ def train(
         corpus_object = corpus  # a Corpus
     if steps is not None:
         settings["steps"] = steps
-    if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
-        raise NabiyaError(f"minutes must be a number above 0, not {minutes!r}")
+    # [distributed] Every process of a run (one, unless nabiya.distributed.join came first) runs this function;
+    # the cluster's agree / shared / on_writer keep them in step, and process 0 alone touches the run folder.
+    cluster = current_cluster()
+    with cluster.watching():
+        return _start(cluster, corpus, corpus_object, preset, out, resume, steps, minutes, progress, ngram, settings)
+
+
+def _start(cluster: Cluster, corpus, corpus_object, preset, out, resume, steps, minutes, progress, ngram,
+           settings) -> CorpusTrainResult:  # fmt: skip
+    def asked() -> dict:
+        if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
+            raise NabiyaError(f"minutes must be a number above 0, not {minutes!r}")
+        if resume is None:
+            config = _asked_config(preset, corpus, corpus_object, settings, base=None)
+        else:
+            config = _asked_config(preset, corpus, corpus_object, settings, base=run_config)
+            differences = config.differences(run_config)
+            if differences:
+                name, wanted, had = differences[0]
+                more = f" and {len(differences) - 1} more" if len(differences) > 1 else ""
+                raise NabiyaError(f"cannot resume {str(resume)!r} with another config: {name} is {had!r} in the "
+                                  f"run, {wanted!r} asked{more} (resume with the run's own settings, or start a new "
+                                  "run)")  # fmt: skip
+        cluster.check_batch_size(config.train.batch_size)
+        return {**config.to_json(), "run": {"minutes": minutes, "resume": None if resume is None else str(resume)}}
 
     if resume is not None:
         if out is not None:
             raise NabiyaError("--resume continues a run in its own folder: leave out --out")
         folder = Path(resume)
-        config = read_run_config(folder)
-        asked = _asked_config(preset, corpus, corpus_object, settings, base=config)
-        differences = asked.differences(config)
-        if differences:
-            name, wanted, had = differences[0]
-            more = f" and {len(differences) - 1} more" if len(differences) > 1 else ""
-            raise NabiyaError(f"cannot resume {str(folder)!r} with another config: {name} is {had!r} in the run, "
-                              f"{wanted!r} asked{more} (resume with the run's own settings, or start a new run)")  # fmt: skip
+        run_config = CorpusRunConfig.from_json(cluster.shared(lambda: read_run_config(folder).to_json()))
+        config = CorpusRunConfig.from_json(cluster.agree(asked, what="the settings"))
     else:
-        config = _asked_config(preset, corpus, corpus_object, settings, base=None)
+        config = CorpusRunConfig.from_json(cluster.agree(asked, what="the settings"))
         from nabiya.experiment import default_run_folder
 
-        folder = Path(out) if out is not None else default_run_folder(config.preset)
-        _check_new_folder(folder)
+        def new_folder() -> str:
+            folder = Path(out) if out is not None else default_run_folder(config.preset)
+            _check_new_folder(folder)
+            return str(folder)
+
+        folder = Path(cluster.shared(new_folder))
     plan = minutes is not None and steps is None and "steps" not in settings and resume is None
-    return _run(config, folder, corpus_object=corpus_object, resuming=resume is not None, minutes=minutes,
-                plan=plan, progress=progress, fit_ngram=ngram)  # fmt: skip
+    with cluster.watching(f"nabiya train --resume {folder}"):
+        return _run(config, folder, corpus_object=corpus_object, resuming=resume is not None, minutes=minutes,
+                    plan=plan, progress=progress and cluster.is_writer, fit_ngram=ngram, cluster=cluster)  # fmt: skip
 
 
 def _asked_config(preset, corpus, corpus_object, settings: dict, *, base: CorpusRunConfig | None):
@@ -675,29 +701,43 @@ PLANNING_BLOCKS = 6
 
 
 def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool, minutes: float | None, plan: bool,
-         progress: bool, fit_ngram: bool) -> CorpusTrainResult:  # fmt: skip
+         progress: bool, fit_ngram: bool, cluster: Cluster) -> CorpusTrainResult:  # fmt: skip
     from nabiya.music.corpus import read_split
     from nabiya.tokens import TuneVocabulary
 
     vocabulary = None
     if resuming:
-        try:
-            vocabulary = TuneVocabulary.from_json(json.loads((folder / "vocabulary.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise NabiyaError(f"cannot resume {str(folder)!r}: its vocabulary.json is unreadable ({error})") from None
-    data = prepare_data(config, corpus=corpus_object, vocabulary=vocabulary, progress=progress)
+        def read_vocabulary() -> dict:
+            try:
+                return json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise NabiyaError(f"cannot resume {str(folder)!r}: its vocabulary.json is unreadable ({error})") from None
+
+        vocabulary = TuneVocabulary.from_json(cluster.shared(read_vocabulary))  # [distributed] read by process 0
+    prepared: list[CorpusData] = []
+
+    def prepare() -> dict:
+        prepared.append(prepare_data(config, corpus=corpus_object, vocabulary=vocabulary, progress=progress))
+        return _data_fingerprint(prepared[0])
+
+    cluster.agree(prepare, what="the data")  # [distributed] every process reads the corpus: all get the same tokens
+    data = prepared[0]
     tokens = data.tokens
-    if resuming:
+
+    def check_split() -> None:
         saved_split = read_split(folder)
         if (saved_split.train, saved_split.valid, saved_split.test) != (tokens.split.train, tokens.split.valid,
                                                                           tokens.split.test):  # fmt: skip
             raise NabiyaError(f"cannot resume {str(folder)!r}: the corpus has changed since the run started "
                               "(its split differs from split.json)")  # fmt: skip
-    else:  # the folder is made only now that the corpus is read: bad input leaves nothing behind
+
+    def write_run_files() -> None:  # the folder is made only now that the corpus is read: bad input leaves nothing
         ensure_directory(folder)
         _write_json(folder / "config.json", config.to_json())
         tokens.split.write(folder)
         _write_json(folder / "vocabulary.json", tokens.vocab.to_json())
+
+    cluster.on_writer(check_split if resuming else write_run_files)
 
     train_config = config.train
     scored = tokens.vocab.is_scored
@@ -708,14 +748,18 @@ def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool
     state = TrainingState(step=0, params=params, opt_state=make_optimizer(train_config).init(params),
                           carry=initial_carry(model, train_config.batch_size))  # fmt: skip
     checkpoint_path = folder / "checkpoint.safetensors"
-    if resuming and checkpoint_path.exists():
-        state = read_checkpoint(checkpoint_path, state, config)
+    if resuming:
+        state = _shared_state(cluster, lambda: read_checkpoint(checkpoint_path, state, config)
+                              if checkpoint_path.exists() else state, like=state)  # fmt: skip
+    state = _placed(cluster, state)  # [distributed] weights on every device, the carried state split by rows
 
-    baseline = _ngram_line(tokens) if fit_ngram else None
+    baseline = cluster.shared(lambda: _ngram_line(tokens) if fit_ngram else None)  # [distributed] fitted once
+    rows = cluster.rows(train_config.batch_size)  # [distributed] this process makes only its rows of every batch
     train_batches = make_batches(config, tokens.train, scored)
-    valid_stack = {name: jnp.asarray(array) for name, array in
-                   _stack(list(make_batches(config, tokens.valid, scored, shuffle=False).epoch(0))).items()}  # fmt: skip
-    valid_carry = initial_carry(model, train_config.batch_size)
+    valid_stack = cluster.put_rows({name: jnp.asarray(array) for name, array in
+                                    _stack(list(make_batches(config, tokens.valid, scored, shuffle=False).epoch(0, rows))
+                                           ).items()}, axis=1)  # fmt: skip
+    valid_carry = cluster.split_rows(initial_carry(model, train_config.batch_size))
 
     def validate(params) -> float:
         total, count = _score_chunks(eqx.combine(params, static), valid_stack, valid_carry)
@@ -724,31 +768,32 @@ def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool
     def write_model(params, step: int, valid_nll: float) -> None:
         summary = {"step": step, "valid_nll_nats": valid_nll, "preset": config.preset,
                    "ngram_valid_nll_nats": baseline[0] if baseline else None}  # fmt: skip
-        save_corpus_model(folder / "model.safetensors", eqx.combine(params, static), config=config,
-                          vocabulary=tokens.vocab, keys=data.keys, summary=summary)  # fmt: skip
+        cluster.on_writer(lambda: save_corpus_model(folder / "model.safetensors", eqx.combine(params, static),
+                                                    config=config, vocabulary=tokens.vocab, keys=data.keys,
+                                                    summary=summary))  # fmt: skip
 
     per_block = train_config.steps_per_block
     total = train_config.steps
     timed_blocks = max(1, min(PLANNING_BLOCKS, train_config.warmup_steps // per_block - 2))
     planning_at = state.step + per_block * (1 + timed_blocks) if plan else None
     started = time.perf_counter()  # the time budget counts from here: compilation in, reading and the n-gram out
-    session_positions, timed_from, timed_from_step = 0, None, state.step
+    session_positions, timed_from, timed_from_step, session_blocks = 0, None, state.step, 0
     stopped = "finished"
     if state.step < total and train_config.patience and state.best_step is not None \
             and state.bad_validations >= train_config.patience:  # fmt: skip
         stopped = "early stopping"
     with _stop_on_interrupt() as interrupt, _progress(config.preset, total, state.step, progress) as report:
-        blocks = _Prefetched(train_batches, state.step, total, per_block)
+        blocks = _Prefetched(train_batches, state.step, total, per_block, rows)
         try:
             while state.step < total and stopped == "finished":
                 block = blocks.next()
                 params, opt_state, carry, metrics = train_block(
-                    state.params, state.opt_state, state.carry, block, state.step, total, dropout_root, static,
-                    train_config,
+                    state.params, state.opt_state, state.carry, cluster.put_rows(block, axis=1), state.step, total,
+                    dropout_root, static, train_config, cluster.mesh if cluster.spread else None,
                 )  # fmt: skip
                 nll_sums, counts = (np.asarray(x, dtype=np.float64) for x in metrics[:2])
                 done = min(per_block, total - state.step)
-                positions = int(block["mask"][:done].sum())
+                positions = cluster.total(int(block["mask"][:done].sum()))  # [distributed] every process's rows
                 now = time.perf_counter()
                 if timed_from is None:
                     timed_from, timed_from_step = now, state.step + done  # the first block compiles: time from its end
@@ -767,14 +812,15 @@ def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool
                     validation_started = time.perf_counter()
                     validate(state.params)  # its time (compilation included) is part of the plan
                     seconds_per_validation = time.perf_counter() - validation_started
-                    total = _planned_steps(state.step, per_block, seconds_per_step, seconds_per_validation,
-                                           train_config.validate_every, 60 * minutes - (time.perf_counter() - started))
+                    total = cluster.shared(lambda: _planned_steps(  # [distributed] process 0's clock plans
+                        state.step, per_block, seconds_per_step, seconds_per_validation, train_config.validate_every,
+                        60 * minutes - (time.perf_counter() - started)))  # fmt: skip
                     planning_at = None
                     config = config.replace(steps=total)
                     train_config = config.train
-                    _write_json(folder / "config.json", config.to_json())
+                    cluster.on_writer(lambda: _write_json(folder / "config.json", config.to_json()))
                     blocks.close()
-                    blocks = _Prefetched(train_batches, state.step, total, per_block)
+                    blocks = _Prefetched(train_batches, state.step, total, per_block, rows)
                     report(state.step, _status(history, baseline), total=total)
                 if state.step % train_config.validate_every == 0 or state.step >= total:
                     valid_nll = validate(state.params)
@@ -787,19 +833,20 @@ def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool
                         state.bad_validations += 1
                         if train_config.patience and state.bad_validations >= train_config.patience:
                             stopped = "early stopping"
-                if interrupt.is_set():
+                session_blocks += 1
+                # [distributed] Ctrl-C in any process, or a scheduler's SIGTERM (JAX's preemption sync), stops all
+                if cluster.any(interrupt.is_set()) | cluster.preempted(session_blocks):
                     stopped = "interrupted"
-                elif minutes is not None and time.perf_counter() - started >= 60 * minutes and state.step < total:
+                elif minutes is not None and state.step < total and cluster.shared(
+                        lambda: time.perf_counter() - started >= 60 * minutes):  # [distributed] process 0's clock
                     stopped = "time limit"
                 periodic = state.step % train_config.checkpoint_every == 0 and planning_at is None
                 if periodic or state.step >= total or stopped != "finished":
-                    saved_seconds = state.seconds
-                    state.seconds += time.perf_counter() - started
-                    try:
-                        write_checkpoint(checkpoint_path, state, config)
-                    finally:
-                        state.seconds = saved_seconds
-                    _write_curves(folder, state.history, baseline)
+                    seconds = state.seconds + time.perf_counter() - started
+                    on_host = _on_host(cluster, state)  # [distributed] the carried state's rows of every process
+                    cluster.on_writer(lambda: write_checkpoint(checkpoint_path, dataclasses.replace(
+                        on_host, seconds=seconds), config))  # fmt: skip
+                    cluster.on_writer(lambda: _write_curves(folder, state.history, baseline))
                 report(state.step, _status(history, baseline))
         finally:
             blocks.close()
@@ -809,19 +856,65 @@ def _run(config: CorpusRunConfig, folder: Path, *, corpus_object, resuming: bool
     if state.best_step is None:  # stopped before its first validation: validate now, so there is a model file
         state.best_step, state.best_valid_nll = state.step, validate(state.params)
         write_model(state.params, state.step, state.best_valid_nll)
-    best = load_corpus_model(folder / "model.safetensors")
+    best_params = cluster.shared_arrays(  # [distributed] read by process 0
+        lambda: eqx.filter(load_corpus_model(folder / "model.safetensors").model, eqx.is_inexact_array), like=params)
+    best_model = eqx.combine(jax.tree_util.tree_map(jnp.asarray, best_params), static)
     result = CorpusTrainResult(
-        config=config, model=best.model, vocabulary=tokens.vocab, folder=folder, history=state.history,
+        config=config, model=best_model, vocabulary=tokens.vocab, folder=folder, history=state.history,
         best_step=state.best_step, best_valid_nll=state.best_valid_nll,
         ngram_valid_nll=baseline[0] if baseline else None, ngram_order=baseline[1] if baseline else None,
         steps=state.step, stopped=stopped, seconds=seconds, notes_per_second=rate,
-        parameters=parameter_count(best.model),
+        parameters=parameter_count(best_model),
         corpus={"tunes": len(data.corpus), "skipped": data.corpus.skipped(),
                 "split": {part: len(tokens.split.part(part)) for part in ("train", "valid", "test")}},
     )  # fmt: skip
-    _write_json(folder / "summary.json", result.summary())
-    _write_curves(folder, state.history, baseline, plot=True)
+    cluster.on_writer(lambda: (_write_json(folder / "summary.json", result.summary()),
+                               _write_curves(folder, state.history, baseline, plot=True)))  # fmt: skip
     return result
+
+
+# --- [distributed] the training state across processes (see nabiya.distributed) ------------------------------
+
+
+def _data_fingerprint(data: CorpusData) -> dict:
+    """What every process of a run must have alike: the tunes of each part and the vocabulary."""
+    tokens = data.tokens
+    return {"tunes": {part: fingerprint(list(tokens.split.part(part))) for part in ("train", "valid", "test")},
+            "vocabulary": fingerprint(tokens.vocab.to_json()),
+            "train_tokens": fingerprint([np.asarray(sequence).tolist() for sequence in tokens.train])}  # fmt: skip
+
+
+def _placed(cluster: Cluster, state: TrainingState) -> TrainingState:
+    """The weights and optimizer state on every device, the carried state split by rows (streams)."""
+    return dataclasses.replace(state, params=cluster.replicate(state.params),
+                               opt_state=cluster.replicate(state.opt_state), carry=cluster.split_rows(state.carry))  # fmt: skip
+
+
+def _on_host(cluster: Cluster, state: TrainingState) -> TrainingState:
+    """The state with the carried state whole (its rows gathered from every process), for a checkpoint."""
+    return dataclasses.replace(state, carry=cluster.to_host(state.carry))
+
+
+def _shared_state(cluster: Cluster, read, like: TrainingState) -> TrainingState:
+    """Process 0 reads a training state; every process gets it."""
+    if cluster.process_count == 1:
+        return read()
+    read_state: list[TrainingState] = []
+
+    def facts_read() -> dict:
+        read_state.append(read())
+        return _state_facts(read_state[0])
+
+    facts = cluster.shared(facts_read)
+    arrays = cluster.shared_arrays(lambda: (read_state[0].params, read_state[0].opt_state, read_state[0].carry),
+                                   like=(like.params, like.opt_state, like.carry))  # fmt: skip
+    params, opt_state, carry = jax.tree_util.tree_map(jnp.asarray, arrays)
+    return dataclasses.replace(like, params=params, opt_state=opt_state, carry=carry, **facts)
+
+
+def _state_facts(state: TrainingState) -> dict:
+    return {field.name: getattr(state, field.name) for field in dataclasses.fields(state)
+            if field.name not in ("params", "opt_state", "carry")}  # fmt: skip
 
 
 def _planned_steps(step: int, per_block: int, seconds_per_step: float, seconds_per_validation: float,
@@ -834,10 +927,11 @@ def _planned_steps(step: int, per_block: int, seconds_per_step: float, seconds_p
 
 
 class _Prefetched:
-    """Stacks of batches made ahead on a thread (:func:`nabiya.batches.prefetch`), from a step to ``total``."""
+    """Stacks of batches (their ``rows``) made ahead on a thread (:func:`nabiya.batches.prefetch`), from a step
+    to ``total``."""
 
-    def __init__(self, batches, start: int, total: int, per_block: int) -> None:
-        self._iterator = prefetch(_blocks(batches, start, total, per_block), depth=2)
+    def __init__(self, batches, start: int, total: int, per_block: int, rows: slice | None = None) -> None:
+        self._iterator = prefetch(_blocks(batches, start, total, per_block, rows), depth=2)
 
     def next(self) -> dict:
         return next(self._iterator)

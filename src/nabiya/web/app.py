@@ -14,7 +14,10 @@ route                                 what
 ``GET /api/songs/{id}/analysis``      its analysis at ``?window=4`` (:mod:`nabiya.web.analysis`)
 ``GET /api/songs/{id}/analysis.svg``  its sheet music, the ambiguous windows marked
                                       (``?window=4``; ``&mark=N``: only the N-th)
-``POST /api/jobs``                    JSON ``{"kind": "train", ...}`` or ``{"kind": "generate", ...}``
+``POST /api/models/upload?name=F``    the bytes of a corpus model file: a job that reads it with
+                                      the safe reader in a worker (:mod:`nabiya.web.tunes`)
+``POST /api/jobs``                    JSON ``{"kind": "train", ...}``, ``{"kind": "generate", ...}``
+                                      or ``{"kind": "tunes", "model": name or upload job, ...}``
 ``GET /api/jobs/{id}``                a job's state; ``…/events``: the same, as server-sent events
 ``DELETE /api/jobs/{id}``             cancel it
 ``GET /api/jobs/{id}/files/{name}``   one of its files; ``…/files.zip``: all of them
@@ -52,9 +55,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from nabiya.errors import NabiyaError
-from nabiya.web import songs
-from nabiya.web.jobs import JobQueue, QueueFull
-from nabiya.web.worker import MODEL_FILE
+from nabiya.web import songs, tunes
+from nabiya.web.jobs import FINISHED, JobQueue, QueueFull
+from nabiya.web.worker import CORPUS_MODEL_FILE, MODEL_FILE
 
 # music21 keeps global state and is not known to be thread-safe: songs are read and engraved
 # one at a time, in a thread, so that the event loop stays free.
@@ -68,10 +71,10 @@ KEEPALIVE_SECONDS = 15.0
 SONG_CACHE = 256  # songs kept in memory for their downloads
 # Optional panels: a panel shows when the Python API has the function that feeds it
 # (name -> attribute of ``nabiya``). The page asks /api/info and shows what is there.
-# A new panel (e.g. corpus models that make whole new tunes) adds its entry here, its routes
+# A new panel (the analysis and the new tunes are two) adds its entry here, its routes
 # or job kinds (JOB_KINDS below, worker.TASKS), a <section data-feature> in index.html
 # and a PANELS entry in app.js; nothing else changes.
-OPTIONAL_FEATURES = {"analysis": "analyze"}
+OPTIONAL_FEATURES = {"analysis": "analyze", "tunes": "generate_tunes"}
 MEDIA_TYPES = {
     ".svg": "image/svg+xml",
     ".wav": "audio/wav",
@@ -108,6 +111,7 @@ def create_app(
     token: str | None = None,
     allowed_hosts: set[str] | None = None,
     cookie_name: str = "nabiya-token",
+    models: dict[str, dict] | None = None,
 ) -> Starlette:
     """The playground as an ASGI app.
 
@@ -120,13 +124,15 @@ def create_app(
             loopback allows only loopback names, so that a web page elsewhere cannot reach
             it through a DNS name that points at this machine.
         cookie_name: the cookie that keeps the token.
+        models: the corpus models the server offers, by name, as
+            :func:`nabiya.web.tunes.find_models` gives them (``nabiya serve --models DIR``).
 
     Example:
         >>> app = create_app()                                   # doctest: +SKIP
         >>> uvicorn.run(app, host="127.0.0.1", port=8000)       # doctest: +SKIP
     """
     jobs = jobs if jobs is not None else JobQueue(workers=1)
-    state = _AppState(jobs)
+    state = _AppState(jobs, models or {})
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -144,6 +150,7 @@ def create_app(
         Route("/api/songs/{name}", state.song_file),
         Route("/api/songs/{song}/analysis", state.analysis),
         Route("/api/songs/{song}/analysis.svg", state.analysis_score),
+        Route("/api/models/upload", state.upload_model, methods=["POST"]),
         Route("/api/jobs", state.submit, methods=["POST"]),
         Route("/api/jobs/{job}", state.job, methods=["GET", "DELETE"]),
         Route("/api/jobs/{job}/events", state.events),
@@ -167,8 +174,10 @@ async def _bad_input(request: Request, error: NabiyaError) -> Response:
 class _AppState:
     """The routes, with the job queue and the songs shown lately."""
 
-    def __init__(self, jobs: JobQueue):
+    def __init__(self, jobs: JobQueue, models: dict[str, dict]):
         self.jobs = jobs
+        self.models = models  # name -> {"path", "facts"}: the corpus models the server offers
+        self.cleanups: set[asyncio.Task] = set()
         self.songs: OrderedDict[str, Any] = OrderedDict()  # id -> Song, least recently used first
         self.render_slots = asyncio.Semaphore(RENDER_THREADS)
 
@@ -198,6 +207,11 @@ class _AppState:
                 "max_generate_notes": MAX_GENERATE_NOTES,
                 "workers": self.jobs.max_workers,
                 "features": features(),
+                "corpus_models": [entry["facts"] for entry in self.models.values()],
+                "max_model_upload_bytes": tunes.MAX_MODEL_UPLOAD_BYTES,
+                "max_tunes": tunes.MAX_TUNES,
+                "max_tune_tokens": tunes.MAX_TUNE_TOKENS,
+                "tune_strategies": list(tunes.TUNE_STRATEGIES),
                 "adam_spikes": {"note": " ".join(ADAM_SPIKES_NOTE.split()), "factor": SPIKE_FACTOR, "floor": SPIKE_FLOOR},
             }
         )
@@ -325,6 +339,61 @@ class _AppState:
         task["model"] = str(model_job.files_folder / MODEL_FILE)
         return self.jobs.submit("generate", task, uses=model_job.id)
 
+    # --- corpus models and new tunes (an optional panel: nabiya.generate_tunes) --------------------
+
+    async def upload_model(self, request: Request) -> Response:
+        """Keep the bytes under a name made here; a worker reads them with the safe reader (a ``model`` job)."""
+        self._require_tunes()
+        name = songs.display_name(request.query_params.get("name", ""))
+        if not name.lower().endswith(tunes.MODEL_SUFFIX):
+            raise Problem(400, f"{name}: upload a corpus model file ({tunes.MODEL_SUFFIX}, written by 'nabiya train')")
+        _require_type(request, "application/octet-stream")
+        megabytes = tunes.MAX_MODEL_UPLOAD_BYTES / 1e6
+        data = await _read_body(request, tunes.MAX_MODEL_UPLOAD_BYTES,
+                                too_large=f"{name}: the file is larger than {megabytes:.0f} MB, the most the "
+                                "playground reads")  # fmt: skip
+        staged = self.jobs.root / "uploads" / f"{secrets.token_hex(8)}{tunes.MODEL_SUFFIX}"
+
+        def stage() -> None:
+            staged.parent.mkdir(exist_ok=True)
+            staged.write_bytes(data)
+
+        await run_in_thread(stage)
+        try:
+            job = self.jobs.submit("model", {"upload": str(staged), "name": name}, about={"name": name})
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        # The worker moves the file into the job's folder; a job cancelled before it ran leaves it here.
+        cleanup = asyncio.create_task(self._remove_when_finished(job, staged))
+        self.cleanups.add(cleanup)
+        cleanup.add_done_callback(self.cleanups.discard)
+        return JSONResponse(self.jobs.state(job), status_code=201)
+
+    async def _remove_when_finished(self, job, path) -> None:
+        while job.status not in FINISHED and not self.jobs.closed:
+            await self.jobs.changed(job, job.version, timeout=60)
+        path.unlink(missing_ok=True)
+
+    async def submit_tunes(self, body: dict):
+        self._require_tunes()
+        name = _text(body, "model")
+        offered = self.models.get(name)
+        if offered is not None:
+            path, facts, uses = offered["path"], offered["facts"], None
+        else:
+            model_job = self._job(name)
+            if model_job.kind != "model" or model_job.status != "done":
+                raise Problem(400, "make tunes with a corpus model the server offers or one uploaded and read")
+            path, facts, uses = model_job.files_folder / CORPUS_MODEL_FILE, model_job.result, model_job.id
+        task = tunes.tunes_task(body, facts)
+        task["model"] = str(path)
+        return self.jobs.submit("tunes", task, uses=uses, about={"model": facts["name"]})
+
+    def _require_tunes(self) -> None:
+        if not features()["tunes"]:
+            raise Problem(404, "this nabiya makes no tunes from corpus models")
+
     async def job(self, request: Request) -> Response:
         job = self._job(request.path_params["job"])
         if request.method == "DELETE":
@@ -403,7 +472,8 @@ async def run_in_thread(work: Callable):
 
 # The jobs the page may ask for: kind -> the method that checks the request (bad input never
 # waits in the queue) and queues the job; a worker runs it with nabiya.web.worker.TASKS[kind].
-JOB_KINDS: dict[str, Callable] = {"train": _AppState.submit_training, "generate": _AppState.submit_generation}
+JOB_KINDS: dict[str, Callable] = {"train": _AppState.submit_training, "generate": _AppState.submit_generation,
+                                  "tunes": _AppState.submit_tunes}
 
 
 # --- reading requests ---------------------------------------------------------------------------

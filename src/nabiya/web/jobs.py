@@ -42,7 +42,7 @@ from typing import Callable
 from nabiya.errors import NabiyaError
 
 FINISHED = ("done", "failed", "cancelled")
-PRIORITY = {"generate": 0, "train": 1}  # lower runs first
+PRIORITY = {"generate": 0, "model": 0, "tunes": 0, "train": 1}  # lower runs first
 
 
 class QueueFull(NabiyaError):

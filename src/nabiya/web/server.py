@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import sys
@@ -20,6 +21,7 @@ def serve(
     workers: int = 1,
     token: str | None = None,
     open_browser: bool = False,
+    models: str | os.PathLike | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
     """Serve the playground until interrupted (Ctrl+C).
@@ -35,10 +37,13 @@ def serve(
         workers: how many jobs may run at once, one worker process each.
         token: the token to require (also on loopback when given).
         open_browser: open the page in the default web browser.
+        models: a folder of corpus models (``NAME.safetensors`` or run folders ``NAME/``
+            from ``nabiya train``) to offer in the "New tunes" panel, by name.
         out: where the address is printed.
 
     Raises:
-        NabiyaError: when the address cannot be listened on (in use, not this machine's, …).
+        NabiyaError: when the address cannot be listened on (in use, not this machine's, …),
+            or ``models`` is not a folder holding a corpus model.
 
     Example:
         >>> serve("127.0.0.1", 8000)                             # doctest: +SKIP
@@ -51,6 +56,11 @@ def serve(
     except ImportError as error:
         raise NabiyaError(f"the playground needs {error.name}: pip install starlette uvicorn") from None
 
+    offered = None
+    if models is not None:
+        from nabiya.web.tunes import find_models
+
+        offered = find_models(models)
     loopback = is_loopback(host)
     if token is None and not loopback:
         token = secrets.token_urlsafe(24)
@@ -58,11 +68,14 @@ def serve(
     port = sock.getsockname()[1]
     allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()} if loopback else None
     jobs = JobQueue(workers=workers, prestart=True)
-    app = create_app(jobs=jobs, token=token, allowed_hosts=allowed_hosts, cookie_name=f"nabiya-token-{port}")
+    app = create_app(jobs=jobs, token=token, allowed_hosts=allowed_hosts, cookie_name=f"nabiya-token-{port}",
+                     models=offered)
     urls = page_urls(host, port, token)
     print(f"nabiya playground: {urls[0]}", file=out, flush=True)
     for url in urls[1:]:
         print(f"               or: {url}", file=out, flush=True)
+    if offered:
+        print(f"corpus models: {', '.join(offered)}", file=out, flush=True)
     if not loopback:
         print("anyone who can reach this address and has the token can use it; press Ctrl+C to stop",
               file=out, flush=True)

@@ -25,6 +25,7 @@ WRONG_COLOR = "#d62728"  # the piano rolls' red
 PRIMER_COLOR = "#8a8a8a"  # given notes, grey, so that generated ones stand out
 SONG_SUFFIXES = (".mid", ".wav", ".abc", ".musicxml", ".svg", ".txt")
 MODEL_FILE = "model.nabiya"
+CORPUS_MODEL_FILE = "model.safetensors"
 
 Report = Callable[[dict], None]
 
@@ -223,7 +224,78 @@ def strategy_words(strategy, seed: int) -> str:
     return f"{words}, seed {seed}"
 
 
+def check_model(task: dict, report: Report | None = None) -> dict:
+    """Read an uploaded corpus model with the safe reader; keep it as the job's ``model.safetensors``.
+
+    Task keys: ``upload`` (the file the server staged the bytes in, under a name it made),
+    ``name`` (the file's name as the person gave it: the messages name it), ``folder``.
+
+    Returns:
+        The model's facts for the page (:func:`nabiya.web.tunes.model_facts`).
+
+    Raises:
+        NabiyaError: the reader's one-line message (``cannot load model 'NAME': …``), for any
+            file that is not a whole, unchanged corpus model.
+    """
+    import os
+
+    from nabiya.checkpoint import read_metadata
+    from nabiya.web.tunes import model_facts
+
+    folder = Path(task["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CORPUS_MODEL_FILE
+    os.replace(task["upload"], path)  # both the server's names; the job's folder owns the file from now on
+    try:
+        _load_corpus_model(path, task["name"])
+        return model_facts(read_metadata(path), Path(task["name"]).stem)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def tunes(task: dict, report: Report | None = None) -> dict:
+    """Whole new tunes from a corpus model (:func:`nabiya.generate_tunes`), each written in every format.
+
+    Task keys: ``model`` (its file: one the server offers, or one a ``model`` job kept),
+    ``name`` (its name, for messages), ``count``, ``meter`` and ``key`` (None: drawn from the
+    corpus), ``strategy``, ``temperature``, ``top_k``, ``top_p``, ``max_tokens``, ``seed``,
+    ``folder``.
+
+    Returns:
+        ``tunes``: for each, ``stem`` (its files are ``STEM.abc``, ``.mid``, ``.musicxml``,
+        ``.wav``, ``.svg``), ``title``, ``meter``, ``key``, ``notes``, ``ended`` (chose to end
+        before the length limit) and ``abc`` (its text); and ``how`` (the strategy in words).
+    """
+    import nabiya
+
+    saved = _load_corpus_model(task["model"], task["name"])
+    strategy = nabiya.make_strategy(task["strategy"], temperature=task.get("temperature"), top_k=task.get("top_k"),
+                                    top_p=task.get("top_p"))  # fmt: skip
+    made = nabiya.generate_tunes(saved, count=task["count"], meter=task.get("meter"), key=task.get("key"),
+                                 strategy=strategy, seed=task["seed"], max_tokens=task["max_tokens"])  # fmt: skip
+    written = made.write(Path(task["folder"]))
+    stems = sorted({path.stem for path in written})
+    rows = []
+    for number, (stem, row) in enumerate(zip(stems, made.to_json())):
+        rows.append({"stem": stem, **{name: row[name] for name in ("title", "meter", "key", "notes", "ended")},
+                     "abc": made.abc(number)})  # fmt: skip
+    return {"model": task["name"], "tunes": rows, "how": strategy_words(strategy, task["seed"])}
+
+
+def _load_corpus_model(path, name: str):
+    """:func:`nabiya.load_corpus_model`, its messages naming the model as the page does, never a server path."""
+    import nabiya
+
+    try:
+        return nabiya.load_corpus_model(path)
+    except NabiyaError as error:
+        message = str(error).replace(repr(str(path)), repr(name)).replace(str(path), name)
+        raise NabiyaError(message) from None
+
+
 # What a worker can do: kind -> function(task, report) -> result (plain JSON data). A new kind of
-# job (e.g. training a corpus model) adds its function here and its request check to
+# job adds its function here and, where the page asks for it, its request check to
 # nabiya.web.app.JOB_KINDS.
-TASKS: dict[str, Callable[[dict, Report], dict]] = {"train": train, "generate": generate}
+TASKS: dict[str, Callable[[dict, Report], dict]] = {"train": train, "generate": generate, "model": check_model,
+                                                    "tunes": tunes}

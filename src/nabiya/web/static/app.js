@@ -20,8 +20,8 @@ const state = {
 // "features" says the Python API has what feeds it and a panel of that name is here:
 //   PANELS.NAME = {init(section, tools), songShown(song), presetChosen(preset), trained(job)}
 // (every hook optional; tools: api, postJSON, watchJob, drawRoll, links, showError, state).
-// The song analysis (nabiya.analyze) is the first, at the end of this file; a panel for corpus
-// models would be the next: its section, its entry here, its job kinds on the server.
+// The song analysis (nabiya.analyze) and new tunes from corpus models (nabiya.generate_tunes),
+// at the end of this file, are two: each has its section, its entry here, its routes or job kinds.
 const PANELS = {};
 
 // --- talking to the server ---------------------------------------------------------------------
@@ -877,6 +877,248 @@ PANELS.analysis = (() => {
   }
 
   return { init, songShown, presetChosen };
+})();
+
+// --- new tunes from a corpus model (an optional panel: nabiya.generate_tunes) -------------------
+
+PANELS.tunes = (() => {
+  // Whole new tunes from a model trained on a corpus: one the server offers (nabiya serve
+  // --models DIR) or one uploaded (a worker reads it with the safe reader first). Each tune
+  // shows as sheet music, plays, shows its ABC, and downloads in every format.
+  const TUNE_FORMATS = ["abc", "mid", "musicxml", "wav", "svg"];
+  const models = new Map(); // value of the select -> the model's facts
+  let job = null; // the tunes job shown
+  let source = null; // its event stream
+
+  function init() {
+    for (const facts of state.info.corpus_models) models.set(facts.name, facts);
+    $("#tunes-count").max = String(state.info.max_tunes);
+    $("#tunes-length").max = String(state.info.max_tune_tokens);
+    fillModels();
+    $("#tunes-model").addEventListener("change", showModel);
+    $("#tunes-meter").addEventListener("change", showKeys);
+    $("#tunes-upload").addEventListener("change", upload);
+    $("#tunes-strategy").addEventListener("change", showOptions);
+    $("#tunes-form").addEventListener("submit", make);
+    $("#tunes-cancel").addEventListener("click", cancel);
+    showOptions();
+    showModel();
+  }
+
+  function fillModels(chosen) {
+    const select = $("#tunes-model");
+    const options = [...models.entries()].map(([value, facts]) => new Option(facts.label || facts.name, value));
+    if (!options.length) {
+      const none = new Option("none yet: upload one", "");
+      none.disabled = true;
+      options.push(none);
+    }
+    select.replaceChildren(...options);
+    if (chosen) select.value = chosen;
+  }
+
+  function choices(select, values) {
+    const previous = select.value;
+    select.replaceChildren(new Option("from the corpus", ""), ...values.map((value) => new Option(value, value)));
+    if (values.includes(previous)) select.value = previous;
+  }
+
+  function showModel() {
+    const facts = models.get($("#tunes-model").value);
+    choices($("#tunes-meter"), facts ? facts.meters : []);
+    showKeys();
+    const words = [];
+    if (facts) {
+      words.push(facts.preset);
+      if (facts.step !== undefined) words.push(`${facts.step} training steps`);
+      if (facts.valid_nll !== undefined) words.push(`validation NLL ${facts.valid_nll.toFixed(2)} nats per note`);
+      words.push(`${plural(facts.meters.length, "meter")}, ${plural(facts.keys.length, "key")}`);
+    }
+    $("#tunes-model-facts").textContent = words.join(" · ");
+    $("#tunes-button").disabled = !facts || busy();
+  }
+
+  function showKeys() {
+    // The keys whose mode the model's training tunes have in the meter chosen (all, for 'from the corpus').
+    const facts = models.get($("#tunes-model").value);
+    const meter = $("#tunes-meter").value;
+    const modes = facts && meter && facts.modes ? facts.modes[meter] || [] : null;
+    const fits = (key) => modes === null || modes.includes(key.split(" ").slice(1).join(" "));
+    choices($("#tunes-key"), facts ? facts.keys.filter(fits) : []);
+  }
+
+  function showOptions() {
+    const strategy = $("#tunes-strategy").value;
+    for (const field of $$("#tunes-form [data-uses]")) field.hidden = !field.dataset.uses.split(" ").includes(strategy);
+  }
+
+  const busy = () => job !== null && !FINISHED.includes(job.status);
+
+  async function upload() {
+    const file = $("#tunes-upload").files[0];
+    if (!file) return;
+    const error = $("#tunes-error");
+    showError(error, null);
+    if (file.size > state.info.max_model_upload_bytes) {
+      const megabytes = Math.round(state.info.max_model_upload_bytes / 1e6);
+      showError(error, new Error(`${file.name}: the file is larger than ${megabytes} MB, the most the playground reads`));
+      return;
+    }
+    const status = $("#tunes-status");
+    status.textContent = `Reading ${file.name}…`;
+    let started;
+    try {
+      started = await api(`/api/models/upload?${new URLSearchParams({ name: file.name })}`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: file,
+      });
+    } catch (problem) {
+      status.textContent = "";
+      showError(error, problem);
+      return;
+    }
+    watchJob(started.id, (current) => {
+      if (current.status === "done") {
+        const facts = { ...current.result, label: `${current.result.name} (uploaded)` };
+        models.set(current.id, facts);
+        fillModels(current.id);
+        showModel();
+        status.textContent = `${file.name} is ready.`;
+      } else if (current.status === "failed") {
+        status.textContent = "";
+        showError(error, new Error(current.error));
+      }
+    });
+  }
+
+  function request() {
+    const body = {
+      kind: "tunes",
+      model: $("#tunes-model").value,
+      meter: $("#tunes-meter").value || undefined,
+      key: $("#tunes-key").value || undefined,
+      count: numberField($("#tunes-count")),
+      strategy: $("#tunes-strategy").value,
+      length: numberField($("#tunes-length")),
+      seed: numberField($("#tunes-seed")),
+    };
+    for (const field of $$("#tunes-form [data-uses]")) {
+      if (!field.hidden) {
+        const input = $("input", field);
+        body[input.name] = numberField(input);
+      }
+    }
+    return body;
+  }
+
+  async function make(event) {
+    event.preventDefault();
+    showError($("#tunes-error"), null);
+    const button = $("#tunes-button");
+    button.disabled = true;
+    let started;
+    try {
+      started = await postJSON("/api/jobs", request());
+    } catch (error) {
+      showError($("#tunes-error"), error);
+      button.disabled = false;
+      return;
+    }
+    if (source) source.close();
+    job = started;
+    $("#tunes-status").dataset.statuses = "";
+    $("#tunes-cancel").hidden = false;
+    update(started);
+    source = watchJob(started.id, update);
+  }
+
+  function update(current) {
+    if (!job || current.id !== job.id) return;
+    job = current;
+    const status = $("#tunes-status");
+    remember(status, current.status);
+    if (current.status === "queued") {
+      status.textContent = current.position === 0 ? "Waiting: yours runs next."
+        : `Waiting: ${current.position} ${current.position === 1 ? "job" : "jobs"} ahead of yours.`;
+    } else if (current.status === "running") status.textContent = "Composing (the first tunes of a model compile)…";
+    else if (current.status === "cancelled") status.textContent = "Cancelled.";
+    else if (current.status === "failed") {
+      status.textContent = "";
+      showError($("#tunes-error"), new Error(current.error));
+    } else status.textContent = "";
+    if (current.status === "done") show(current);
+    if (FINISHED.includes(current.status)) {
+      $("#tunes-cancel").hidden = true;
+      showModel();
+    }
+  }
+
+  async function cancel() {
+    if (!job) return;
+    try {
+      update(await api(`/api/jobs/${job.id}`, { method: "DELETE" }));
+    } catch (error) {
+      showError($("#tunes-error"), error);
+    }
+  }
+
+  function show(done) {
+    const result = done.result;
+    $("#tunes-view").hidden = false;
+    const total = result.tunes.length;
+    const ended = result.tunes.filter((tune) => tune.ended).length;
+    const endings = ended === total ? (total === 1 ? "it ended by itself" : "all ended by themselves")
+      : ended === 0 ? `${total === 1 ? "it was" : "all were"} cut at the length limit`
+      : `${ended} ended by ${ended === 1 ? "itself" : "themselves"}, ${total - ended} cut at the length limit`;
+    $("#tunes-how").textContent = `${plural(total, "tune")} by ${result.model} (${result.how}): ${endings}.`;
+    const list = $("#tunes-list");
+    list.replaceChildren();
+    for (const tune of result.tunes) {
+      const article = document.createElement("article");
+      article.className = "tune";
+      article.dataset.stem = tune.stem;
+      const heading = document.createElement("h3");
+      const facts = document.createElement("span");
+      facts.className = "facts";
+      facts.textContent = [tune.meter, tune.key, `${tune.notes} notes`, tune.ended ? "ended by itself" : "cut at the limit"]
+        .filter(Boolean).join(" · ");
+      heading.append(tune.title, facts);
+      const figure = document.createElement("figure");
+      figure.className = "score";
+      const image = document.createElement("img");
+      image.alt = `${tune.title} as sheet music`;
+      image.src = jobFile(done.id, `${tune.stem}.svg`);
+      figure.append(image);
+      const listen = document.createElement("div");
+      listen.className = "listen";
+      const label = document.createElement("span");
+      label.textContent = "Listen";
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "auto";
+      audio.src = jobFile(done.id, `${tune.stem}.wav`);
+      listen.append(label, " ", audio);
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "ABC";
+      const text = document.createElement("pre");
+      text.className = "abc";
+      text.textContent = tune.abc;
+      details.append(summary, text);
+      const downloads = document.createElement("p");
+      downloads.className = "downloads";
+      const names = TUNE_FORMATS.map((format) => `${tune.stem}.${format}`).filter((name) => done.files.includes(name));
+      links(downloads, "Download:", names.map((name) => [name.split(".").pop(), jobFile(done.id, name, true)]));
+      article.append(heading, figure, listen, details, downloads);
+      list.append(article);
+    }
+    const all = $("#tunes-downloads");
+    all.className = "downloads";
+    links(all, "All tunes:", [["zip", `/api/jobs/${done.id}/files.zip`]]);
+  }
+
+  return { init };
 })();
 
 function drawCeiling(svg, curve, chosen, unique, choose) {
