@@ -133,7 +133,7 @@ def test_a_reel_the_tutorials_setting_does_not_memorise_and_the_chosen_one_does(
 
 @pytest.mark.slow  # compiles the training loop and a reference
 def test_training_through_several_windows_equals_a_step_by_step_reference():
-    """16 windows per Adam step (the last step 2: 나비야 has 50), the gradient through the state carried
+    """4 windows per Adam step (the last step 2: 나비야 has 50), the gradient through the state carried
     between them, the state handed on without gradient from one step to the next, reset each epoch."""
     import dataclasses
 
@@ -146,7 +146,7 @@ def test_training_through_several_windows_equals_a_step_by_step_reference():
     from nabiya.models import trainable
     from nabiya.training import make_optimizer, train
 
-    config = nabiya.preset("stateful2").replace(backprop_windows=16)
+    config = nabiya.preset("stateful2").replace(backprop_windows=4)
     data = prepare(config, resolve_song(None))
     model, _ = build_model(config, data)
     inputs, targets = data.windows.inputs, data.windows.targets
@@ -165,12 +165,12 @@ def test_training_through_several_windows_equals_a_step_by_step_reference():
             losses.append(optax.softmax_cross_entropy_with_integer_labels(logits, target))
         return sum(losses) / len(losses), (state, sum(losses))
 
-    grad_fn = jax.jit(jax.value_and_grad(chunk_loss, has_aux=True))  # compiled twice: chunks of 16 and of 2
+    grad_fn = jax.jit(jax.value_and_grad(chunk_loss, has_aux=True))  # compiled twice: chunks of 4 and of 2
     history = []
     for _ in range(2):
         state, total = model.initial_state(), 0.0
-        for start in range(0, len(targets), 16):
-            (_, (state, loss_sum)), grads = grad_fn(params, inputs[start : start + 16], targets[start : start + 16],
+        for start in range(0, len(targets), 4):
+            (_, (state, loss_sum)), grads = grad_fn(params, inputs[start : start + 4], targets[start : start + 4],
                                                     state)  # fmt: skip
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
