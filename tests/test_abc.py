@@ -184,6 +184,13 @@ def test_repeats_are_played_pass_by_pass_with_their_endings(body, played):
     assert len(written) == len([c for c in body if c in "CDEFGA"])
 
 
+def test_a_tune_whose_only_notes_lie_in_an_ending_never_played_is_one_clear_error():
+    text = "X:1\nL:1/8\nK:C\n[2A"  # found by the fuzz test: abc2midi plays nothing of it either
+    assert song_from_abc(text).codes == ["a8"]
+    with pytest.raises(NabiyaError, match="no notes to play as played"):
+        song_from_abc(text, repeats="played")
+
+
 def test_the_header_parts_order_is_played():
     text = "X:1\nL:1/4\nP:ABA\nK:C\nP:A\nC D :|\nP:B\nE F |]\n"
     assert song_from_abc(text, repeats="played").codes == ["c4", "d4", "c4", "d4", "e4", "f4", "c4", "d4", "c4", "d4"]

@@ -11,7 +11,7 @@ import warnings
 from fractions import Fraction
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nabiya.errors import NabiyaError
@@ -90,6 +90,7 @@ def read_within_bound(text: str, repeats: str) -> Song | None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(ABC_TEXT, st.sampled_from(["written", "played"]))
+@example("X:1\nL:1/8\nK:C\n[2A", "played")  # its only note in an ending no pass reaches
 def test_any_text_gives_a_song_or_a_one_line_error_quickly(text, repeats):
     song = read_within_bound(text, repeats)
     if song is None:

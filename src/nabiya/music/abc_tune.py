@@ -790,6 +790,9 @@ class _TuneReader:
         first_bar = sum((event.duration for event in events if event.measure == 1), Fraction(0))
         if repeats == "played":
             events = _played(self.items, self.parts_order, self.where)
+            if all(event.pitch is None for event in events):  # e.g. the only notes lie in a 2nd ending never reached
+                raise NabiyaError(f"{self.where}: no notes to play as played: every note lies in an ending no pass "
+                                  "reaches (read it with --repeats written)")  # fmt: skip
         notes = _merge(events, self.where)
         pickup = Fraction(0)
         bar = self.first_bar_length
