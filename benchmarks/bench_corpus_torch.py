@@ -56,16 +56,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe
-
-
-def _value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+from bench_corpus_train import _value  # noqa: E402  (NAME=VALUE settings read alike)
+from machine import describe  # noqa: E402
 
 
 # --- the PyTorch twins ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ pytest.importorskip("starlette")
 httpx = pytest.importorskip("httpx")
 
 from nabiya.web.jobs import JobQueue, QueueFull, describe_exit  # noqa: E402
+from web_jobs_waiting import wait_for_job as _wait  # noqa: E402
 
 
 def stand_in_worker(tasks, events):
@@ -392,11 +393,3 @@ def test_a_real_training_job_and_a_generation_through_the_api(tmp_path):
         assert state["status"] == "failed" and state["error"] == "top_p=0.5 has no effect with the greedy strategy"
 
 
-def _wait(client, job_id, seconds=180):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job_id}").json()
-        if state["status"] in ("done", "failed", "cancelled"):
-            return state
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {state}")

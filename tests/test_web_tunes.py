@@ -23,6 +23,7 @@ from nabiya.errors import NabiyaError  # noqa: E402
 from nabiya.web.app import create_app  # noqa: E402
 from nabiya.web.jobs import JobQueue  # noqa: E402
 from nabiya.web.tunes import MAX_MODEL_UPLOAD_BYTES, MAX_TUNES, find_models  # noqa: E402
+from web_jobs_waiting import wait_for_job as _wait  # noqa: E402
 
 BYTES = {"content-type": "application/octet-stream"}
 
@@ -164,14 +165,6 @@ def test_upload_a_model_make_tunes_in_every_format_and_a_bad_file_gets_the_cli_m
     assert made[0] == made[1]  # the same model, request and seed: the same tunes
 
 
-def _wait(client, job_id, seconds=180):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job_id}").json()
-        if state["status"] in ("done", "failed", "cancelled"):
-            return state
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {state}")
 
 
 def test_offering_and_uploading_corpus_models_never_imports_jax_in_the_server(models_folder, corpus_model_file):
