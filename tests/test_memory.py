@@ -179,3 +179,19 @@ def test_training_through_several_windows_equals_a_step_by_step_reference():
     np.testing.assert_allclose(compiled.loss_history, history, rtol=1e-4)
     reference = eqx.combine(params, static)
     np.testing.assert_allclose(compiled.model.cell.weight_hh, reference.cell.weight_hh, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_playground_trains_the_epochs_asked_and_says_what_it_chose(tmp_path):
+    from nabiya.web import worker
+
+    reports = []
+    task = {"song": " ".join(LONG_MEMORY), "preset": "stateful2", "epochs": 2, "seed": 5, "epochs_per_block": 1,
+            "folder": str(tmp_path / "job")}
+    result = worker.train(task, reports.append)
+    summary = result["summary"]
+    assert summary["epochs"] == 2 and reports[-1]["epochs_total"] == 2  # the page's epochs, not twice them
+    choice = summary["training_choice"]
+    assert choice["chosen"] and choice["backprop_windows"] == CHOSEN_BACKPROP_WINDOWS
+    assert "32 windows per step" in choice["reason"]
+    assert json.loads((tmp_path / "job" / "summary.json").read_text())["training_choice"] == choice

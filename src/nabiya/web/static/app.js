@@ -269,6 +269,11 @@ function updateTraining(job) {
     const summary = job.result.summary;
     training.points = summary.loss_history.map((loss, index) => [index + 1, loss, summary.accuracy_history[index]]);
     status.textContent = `Trained ${summary.epochs} epochs in ${summary.train_seconds.toFixed(1)} s · ${accuracyWords(summary)}.`;
+    const choice = summary.training_choice;
+    if (choice && choice.chosen) {
+      // A song beyond what one window per step learns: how it was trained instead, and why.
+      status.append(document.createElement("br"), choice.reason);
+    }
     progress.value = 1;
   } else if (job.status === "cancelled") {
     status.textContent = "Cancelled.";
