@@ -255,24 +255,29 @@ class CorpusRunConfig:
 
         Example:
             >>> corpus_preset("folk-lstm").replace(steps=50).differences(corpus_preset("folk-lstm"))
-            [('train.steps', 50, 2000)]
+            [('train.steps', 50, 1300)]
         """
-        mine, theirs = _flatten(self.to_json()), _flatten(other.to_json())
         order = ("preset", "model.", "train.", "tokens.", "corpus.")  # the likeliest cause first
-        names = sorted(set(mine) | set(theirs), key=lambda name: ([name.startswith(p) for p in order].index(True)
-                                                                   if any(name.startswith(p) for p in order) else 9,
-                                                                   name))  # fmt: skip
-        return [(name, mine.get(name), theirs.get(name)) for name in names if mine.get(name) != theirs.get(name)]
+
+        def cause(difference) -> int:
+            return next((rank for rank, part in enumerate(order) if difference[0].startswith(part)), len(order))
+
+        return sorted(json_differences(self.to_json(), other.to_json()), key=cause)  # stable: by name within
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def json_differences(first, second, prefix: str = "") -> list[tuple[str, object, object]]:
+    """``[("train.steps", 40, 41), ...]``: the places where two JSON values differ, dotted, in name order.
+
+    Example:
+        >>> json_differences({"train": {"steps": 40, "seed": 0}}, {"train": {"steps": 41, "seed": 0}})
+        [('train.steps', 40, 41)]
+    """
+    if isinstance(first, dict) and isinstance(second, dict):
+        found = []
+        for key in sorted(set(first) | set(second), key=str):
+            found += json_differences(first.get(key), second.get(key), f"{prefix}{key}.")
+        return found
+    return [] if first == second else [(prefix.rstrip(".") or "value", first, second)]
 
 
 CORPUS_PRESETS: dict[str, CorpusRunConfig] = {

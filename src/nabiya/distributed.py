@@ -54,6 +54,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from nabiya.corpus_config import json_differences
 from nabiya.errors import NabiyaError
 
 DATA_AXIS = "data"
@@ -601,21 +602,6 @@ def _varying(tree, axis: str):
     if hasattr(jax.lax, "pvary"):
         return jax.lax.pvary(tree, axis)
     return tree  # JAX before 0.6.1: the gradient of a replicated input is not summed
-
-
-def json_differences(first: Any, second: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """``[("train.steps", 40, 41), ...]``: the places where two JSON values differ, dotted, in order.
-
-    Example:
-        >>> json_differences({"train": {"steps": 40, "seed": 0}}, {"train": {"steps": 41, "seed": 0}})
-        [('train.steps', 40, 41)]
-    """
-    if isinstance(first, dict) and isinstance(second, dict):
-        found = []
-        for key in sorted(set(first) | set(second), key=str):
-            found += json_differences(first.get(key), second.get(key), f"{prefix}{key}.")
-        return found
-    return [] if first == second else [(prefix.rstrip(".") or "value", first, second)]
 
 
 def fingerprint(value: Any) -> str:
