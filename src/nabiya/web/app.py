@@ -55,7 +55,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from nabiya.errors import NabiyaError
-from nabiya.web import songs, tunes
+from nabiya.web import fields, songs, tunes
 from nabiya.web.jobs import FINISHED, JobQueue, QueueFull
 from nabiya.web.worker import CORPUS_MODEL_FILE, MODEL_FILE
 
@@ -220,13 +220,13 @@ class _AppState:
 
     async def song(self, request: Request) -> Response:
         body = await _json_body(request)
-        tune = _optional_text(body, "tune")
+        tune = fields.optional_text(body, "tune")
         if "builtin" in body:
-            read = partial(songs.builtin_song, _text(body, "builtin"))
+            read = partial(songs.builtin_song, fields.text(body, "builtin"))
         elif "codes" in body:
-            read = partial(songs.song_from_codes, _text(body, "codes"))
+            read = partial(songs.song_from_codes, fields.text(body, "codes"))
         elif "abc" in body:
-            read = partial(songs.song_from_abc_text, _text(body, "abc"), tune=tune)
+            read = partial(songs.song_from_abc_text, fields.text(body, "abc"), tune=tune)
         else:
             raise Problem(400, "say which song: builtin, codes or abc")
         abc = body.get("abc") if isinstance(body.get("abc"), str) else None
@@ -297,7 +297,7 @@ class _AppState:
         from nabiya.web.analysis import marked_score
 
         _, song, window = self._analysis_request(request)
-        mark = _whole(dict(request.query_params), "mark", None)
+        mark = fields.whole(dict(request.query_params), "mark", None)
         only = mark - 1 if mark else None
         svg = await self._in_thread(partial(marked_score, song, window, only=only))
         return Response(svg, media_type=MEDIA_TYPES[".svg"], headers={"cache-control": "private, max-age=3600"})
@@ -307,7 +307,7 @@ class _AppState:
             raise Problem(404, "this nabiya has no song analysis")
         song_id = request.path_params["song"]
         song = self._song(song_id)
-        window = _whole(dict(request.query_params), "window", 4)
+        window = fields.whole(dict(request.query_params), "window", 4)
         return song_id, song, window
 
     async def _in_thread(self, work: Callable):
@@ -332,7 +332,7 @@ class _AppState:
         return self.jobs.submit("train", task, epochs_total=epochs, about=about)
 
     async def submit_generation(self, body: dict):
-        model_job = self._job(_text(body, "model"))
+        model_job = self._job(fields.text(body, "model"))
         if model_job.kind != "train" or model_job.status != "done":
             raise Problem(400, "generate with a model that has finished training")
         task = _generate_task(body)
@@ -377,7 +377,7 @@ class _AppState:
 
     async def submit_tunes(self, body: dict):
         self._require_tunes()
-        name = _text(body, "model")
+        name = fields.text(body, "model")
         offered = self.models.get(name)
         if offered is not None:
             path, facts, uses = offered["path"], offered["facts"], None
@@ -490,17 +490,17 @@ def _train_task(body: dict) -> tuple[dict, int, dict]:
     from nabiya.experiment import prepare
     from nabiya.music.formats import song_from_codes_text
 
-    preset_name = _text(body, "preset")
+    preset_name = fields.text(body, "preset")
     # The config checks epochs and seed as it does for the CLI (same messages); the page adds a ceiling.
-    epochs = _whole(body, "epochs", None)
+    epochs = fields.whole(body, "epochs", None)
     if epochs is not None and epochs > MAX_EPOCHS:
         raise NabiyaError(f"epochs must be at most {MAX_EPOCHS:,} here, not {epochs:,}")
-    config = preset(preset_name).replace(epochs=epochs, seed=_whole(body, "seed", None))
+    config = preset(preset_name).replace(epochs=epochs, seed=fields.whole(body, "seed", None))
     epochs = config.train.epochs
     if not 0 <= config.seed < 2**32:
         raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {config.seed}")
     seed = config.seed
-    song = song_from_codes_text(_text(body, "song"), source="the song")
+    song = song_from_codes_text(fields.text(body, "song"), source="the song")
     if len(song) > MAX_TRAIN_NOTES:
         raise NabiyaError(
             f"the song has {len(song)} notes: the playground trains on songs of at most {MAX_TRAIN_NOTES}"
@@ -525,22 +525,22 @@ def _generate_task(body: dict) -> dict:
     """A generation task from the page's request; the strategy's options are checked by the worker."""
     from nabiya.music.note import parse_codes
 
-    primer = _optional_text(body, "primer")
+    primer = fields.optional_text(body, "primer")
     if primer:
         primer_codes = [note.code for note in parse_codes(primer, source="the primer")]
     else:
         primer_codes = None
     task = {
-        "strategy": _optional_text(body, "strategy") or "greedy",
+        "strategy": fields.optional_text(body, "strategy") or "greedy",
         "primer": " ".join(primer_codes) if primer_codes else None,
-        "steps": _whole(body, "length", None),
-        "seed": _whole(body, "seed", 0),
+        "steps": fields.whole(body, "length", None),
+        "seed": fields.whole(body, "seed", 0),
     }
     if task["steps"] is not None and not 1 <= task["steps"] <= MAX_GENERATE_NOTES:
         raise NabiyaError(f"length must be from 1 to {MAX_GENERATE_NOTES:,} notes, not {task['steps']:,}")
     for name, kind in (("temperature", float), ("top_p", float), ("top_k", int), ("beam_width", int)):
         if body.get(name) is not None:
-            task[name] = _number(body, name, kind)
+            task[name] = fields.number(body, name, kind)
     return task
 
 
@@ -575,42 +575,6 @@ async def _read_body(request: Request, limit: int, *, too_large: str) -> bytes:
             raise Problem(413, too_large)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _text(body: dict, name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise NabiyaError(f"{name} must be text")
-    return value
-
-
-def _optional_text(body: dict, name: str) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return _text(body, name)
-
-
-def _whole(body: dict, name: str, default: int | None) -> int | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return default
-    return _number(body, name, int)
-
-
-def _number(body: dict, name: str, kind: type) -> int | float:
-    value = body.get(name)
-    wanted = "a whole number" if kind is int else "a number"
-    if isinstance(value, str):
-        try:
-            value = kind(value.strip())
-        except ValueError:
-            raise NabiyaError(f"{name} must be {wanted}, not {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise NabiyaError(f"{name} must be {wanted}, not {value!r}")
-    return kind(value)
 
 
 def _download_headers(request: Request, title: str, suffix: str) -> dict:

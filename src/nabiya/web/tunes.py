@@ -22,7 +22,9 @@ import json
 import os
 from pathlib import Path
 
+from nabiya.config import MAX_SEED, check_whole_number
 from nabiya.errors import NabiyaError
+from nabiya.web import fields
 
 MAX_MODEL_UPLOAD_BYTES = 64 * 1024 * 1024  # a folk-lstm file is about 4 MB
 MAX_TUNES = 16  # tunes per request
@@ -150,29 +152,26 @@ def tunes_task(body: dict, facts: dict) -> dict:
         >>> tunes_task({"meter": "6/8", "count": 2, "strategy": "top-p", "top_p": 0.9}, facts)["count"]
         2
     """
-    from nabiya.web.app import _number, _optional_text, _whole
-
     task: dict = {"name": facts["name"]}
     for field, plural in (("meter", "meters"), ("key", "keys")):
-        value = _optional_text(body, field)
+        value = fields.optional_text(body, field)
         if value is not None and value not in facts[plural]:
             offered = ", ".join(facts[plural]) or "none"
             raise NabiyaError(f"{facts['name']} has no {field} {value!r}: its training tunes' {plural} are {offered}")
         task[field] = value
-    task["count"] = _whole(body, "count", 1)
+    task["count"] = fields.whole(body, "count", 1)
     if not 1 <= task["count"] <= MAX_TUNES:
         raise NabiyaError(f"count must be from 1 to {MAX_TUNES} tunes here, not {task['count']}")
-    task["max_tokens"] = _whole(body, "length", DEFAULT_TUNE_TOKENS)
+    task["max_tokens"] = fields.whole(body, "length", DEFAULT_TUNE_TOKENS)
     if not 2 <= task["max_tokens"] <= MAX_TUNE_TOKENS:
         raise NabiyaError(f"length must be from 2 to {MAX_TUNE_TOKENS:,} tokens, not {task['max_tokens']:,}")
-    task["seed"] = _whole(body, "seed", 0)
-    if not 0 <= task["seed"] < 2**32:
-        raise NabiyaError(f"the seed must be a whole number from 0 to {2**32 - 1}, not {task['seed']}")
-    strategy = _optional_text(body, "strategy") or "temperature"
+    task["seed"] = fields.whole(body, "seed", 0)
+    check_whole_number(task["seed"], "the seed", minimum=0, maximum=MAX_SEED)
+    strategy = fields.optional_text(body, "strategy") or "temperature"
     if strategy not in TUNE_STRATEGIES:
         raise NabiyaError(f"new tunes are made with {', '.join(TUNE_STRATEGIES)}, not {strategy!r}")
     task["strategy"] = strategy
     for name, kind in (("temperature", float), ("top_p", float), ("top_k", int)):
         if body.get(name) is not None and body.get(name) != "":
-            task[name] = _number(body, name, kind)
+            task[name] = fields.number(body, name, kind)
     return task
