@@ -11,8 +11,9 @@ timers wrapped around its phases, and prints the median of each phase over the r
   of ``train.train``;
 - **predictions**: both predictions after training (``experiment.evaluate_training``);
 - **writing**: the run folder (``report.write_run``), after training;
-- **end to end** (the process, as the parent sees it), and **outside training** = end to end
-  less training and its compilation. Work done in threads while training runs (the song's
+- **end to end** (the process, as the parent sees it, ending as the ``nabiya`` command ends), and
+  **outside training** = end to end less training and its compilation; **after the command**: from
+  the command's return to the process's end (the interpreter's exit). Work done in threads while training runs (the song's
   own files, the prediction programs) is listed apart: it costs no waiting unless it ends later.
 
 The first process fills the compilation cache (``$NABIYA_CACHE_DIR``, here a fresh temporary
@@ -84,6 +85,9 @@ status = cli.main(sys.argv[1:])
 end = time.perf_counter() - T0
 json.dump({"events": events, "compilations": compilations, "end": end, "cpu": time.process_time(), "status": status},
           open(os.environ["NABIYA_PHASES_OUT"], "w"))
+if hasattr(cli, "console_main"):  # the nabiya command ends this way (before it: the interpreter's own exit)
+    from nabiya.quick_exit import quick_exit
+    quick_exit(status)
 """
 
 
@@ -124,6 +128,7 @@ def phases(data: dict) -> dict[str, tuple[float, float]]:
         "writing": (writing[3] - writing[2], writing[4]),
         "end to end": (data["wall"], data["process_cpu"]),
         "outside training": (data["wall"] - (train[3] - train[2]), None),
+        "after the command (exit)": (data["wall"] - data["end"], None),
         "meanwhile: song files (thread)": (sum(e[3] - e[2] for e in events if e[0] == "song files"), None),
         "meanwhile: prediction programs": (sum(e[3] - e[2] for e in ahead), None),
     }

@@ -1,11 +1,11 @@
 """``python -m nabiya``: the same as the ``nabiya`` command."""
 
 try:
-    from nabiya.cli import main
+    from nabiya.cli import console_main
 except KeyboardInterrupt:  # Ctrl-C while starting: one line, as at any other moment
     import sys
 
     print("nabiya: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
 
-raise SystemExit(main())
+console_main()

@@ -233,4 +233,6 @@ def _die_with_parent() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nabiya.quick_exit import quick_exit
+
+    quick_exit(main())  # every reply is flushed: leave without tearing music21 and matplotlib down
