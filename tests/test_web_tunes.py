@@ -22,7 +22,7 @@ from nabiya.cli import main  # noqa: E402
 from nabiya.errors import NabiyaError  # noqa: E402
 from nabiya.web.app import create_app  # noqa: E402
 from nabiya.web.jobs import JobQueue  # noqa: E402
-from nabiya.web.tunes import MAX_MODEL_UPLOAD_BYTES, MAX_TUNES, find_models  # noqa: E402
+from nabiya.web.tunes import MAX_MODEL_UPLOAD_BYTES, MAX_TUNES, ModelFolder, find_models  # noqa: E402
 from web_jobs_waiting import wait_for_job as _wait  # noqa: E402
 
 BYTES = {"content-type": "application/octet-stream"}
@@ -111,6 +111,28 @@ def test_an_upload_cancelled_before_it_is_read_leaves_no_file(client, corpus_mod
     while list(client.app.state.jobs.root.rglob("*.safetensors")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not list(client.app.state.jobs.root.rglob("*.safetensors"))
+
+
+def test_a_model_added_to_the_folder_while_the_server_runs_is_offered_and_a_removed_one_is_not(
+    tmp_path, models_folder, corpus_model_file, monkeypatch
+):
+    from nabiya.web import tunes
+
+    app = create_app(jobs=JobQueue(tmp_path / "jobs", workers=1), models=ModelFolder(models_folder))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+
+        def offered():
+            return sorted(model["name"] for model in client.get("/api/info").json()["corpus_models"])
+
+        assert offered() == ["jigs", "reels"]
+        shutil.copy(corpus_model_file, models_folder / "hornpipes.safetensors")  # trained meanwhile
+        (models_folder / "jigs.safetensors").unlink()
+        assert offered() == ["hornpipes", "reels"]
+        response = client.post("/api/tunes", json={"model": "jigs", "count": 1})
+        assert response.status_code == 404, response.json()  # no longer offered: no such model
+        read = []
+        monkeypatch.setattr(tunes, "peek_model", lambda path, name: read.append(name))
+        assert offered() == ["hornpipes", "reels"] and read == []  # an unchanged folder: no file read again
 
 
 def test_find_models_says_what_is_wrong_with_the_folder(tmp_path, model_file):

@@ -111,7 +111,7 @@ def create_app(
     token: str | None = None,
     allowed_hosts: set[str] | None = None,
     cookie_name: str = "nabiya-token",
-    models: dict[str, dict] | None = None,
+    models: "tunes.ModelFolder | dict[str, dict] | None" = None,
 ) -> Starlette:
     """The playground as an ASGI app.
 
@@ -124,8 +124,9 @@ def create_app(
             loopback allows only loopback names, so that a web page elsewhere cannot reach
             it through a DNS name that points at this machine.
         cookie_name: the cookie that keeps the token.
-        models: the corpus models the server offers, by name, as
-            :func:`nabiya.web.tunes.find_models` gives them (``nabiya serve --models DIR``).
+        models: the corpus models the server offers: a :class:`nabiya.web.tunes.ModelFolder`
+            (``nabiya serve --models DIR``: looked at again on every request), or a fixed
+            ``{name: {"path", "facts"}}`` as :func:`nabiya.web.tunes.find_models` gives it.
 
     Example:
         >>> app = create_app()                                   # doctest: +SKIP
@@ -176,10 +177,19 @@ class _AppState:
 
     def __init__(self, jobs: JobQueue, models: dict[str, dict]):
         self.jobs = jobs
-        self.models = models  # name -> {"path", "facts"}: the corpus models the server offers
+        self._models = models  # the corpus models the server offers: a ModelFolder, or {name: {"path", "facts"}}
         self.cleanups: set[asyncio.Task] = set()
         self.songs: OrderedDict[str, Any] = OrderedDict()  # id -> Song, least recently used first
         self.render_slots = asyncio.Semaphore(RENDER_THREADS)
+
+    def offered_models(self) -> dict[str, dict]:
+        """The corpus models offered now, by name (a folder is looked at again: see ``tunes.ModelFolder``)."""
+        if isinstance(self._models, tunes.ModelFolder):
+            try:
+                return self._models.models()
+            except NabiyaError:  # the folder is gone: none offered, the page goes on
+                return {}
+        return self._models
 
     # --- the page ------------------------------------------------------------------------------
 
@@ -207,7 +217,7 @@ class _AppState:
                 "max_generate_notes": MAX_GENERATE_NOTES,
                 "workers": self.jobs.max_workers,
                 "features": features(),
-                "corpus_models": [entry["facts"] for entry in self.models.values()],
+                "corpus_models": [entry["facts"] for entry in self.offered_models().values()],
                 "max_model_upload_bytes": tunes.MAX_MODEL_UPLOAD_BYTES,
                 "max_tunes": tunes.MAX_TUNES,
                 "max_tune_tokens": tunes.MAX_TUNE_TOKENS,
@@ -378,7 +388,7 @@ class _AppState:
     async def submit_tunes(self, body: dict):
         self._require_tunes()
         name = fields.text(body, "model")
-        offered = self.models.get(name)
+        offered = self.offered_models().get(name)
         if offered is not None:
             path, facts, uses = offered["path"], offered["facts"], None
         else:

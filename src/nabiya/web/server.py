@@ -38,7 +38,8 @@ def serve(
         token: the token to require (also on loopback when given).
         open_browser: open the page in the default web browser.
         models: a folder of corpus models (``NAME.safetensors`` or run folders ``NAME/``
-            from ``nabiya train``) to offer in the "New tunes" panel, by name.
+            from ``nabiya train``) to offer in the "New tunes" panel, by name; looked at
+            again on every request, so a model trained there later is offered too.
         out: where the address is printed.
 
     Raises:
@@ -56,11 +57,12 @@ def serve(
     except ImportError as error:
         raise NabiyaError(f"the playground needs {error.name}: pip install starlette uvicorn") from None
 
-    offered = None
+    offered, folder = None, None
     if models is not None:
-        from nabiya.web.tunes import find_models
+        from nabiya.web.tunes import ModelFolder
 
-        offered = find_models(models)
+        folder = ModelFolder(models)
+        offered = folder.models(required=True)  # a folder with none is refused at the start
     loopback = is_loopback(host)
     if token is None and not loopback:
         token = secrets.token_urlsafe(24)
@@ -69,7 +71,7 @@ def serve(
     allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()} if loopback else None
     jobs = JobQueue(workers=workers, prestart=True)
     app = create_app(jobs=jobs, token=token, allowed_hosts=allowed_hosts, cookie_name=f"nabiya-token-{port}",
-                     models=offered)
+                     models=folder)
     urls = page_urls(host, port, token)
     print(f"nabiya playground: {urls[0]}", file=out, flush=True)
     for url in urls[1:]:

@@ -116,27 +116,67 @@ def find_models(folder: str | os.PathLike) -> dict[str, dict]:
         >>> find_models("runs")                                    # doctest: +SKIP
         {'folk': {'path': PosixPath('runs/folk/model.safetensors'), 'facts': {...}}}
     """
-    where = Path(folder)
-    if not where.is_dir():
-        raise NabiyaError(f"--models {folder}: no such folder")
-    candidates = []
-    for entry in sorted(where.iterdir()):
-        if entry.is_file() and entry.suffix.lower() == MODEL_SUFFIX:
-            candidates.append((entry.stem, entry))
-        elif entry.is_dir() and (entry / f"model{MODEL_SUFFIX}").is_file():
-            candidates.append((entry.name, entry / f"model{MODEL_SUFFIX}"))
-    models = {}
-    for name, path in candidates:
-        if name in models:
-            continue
-        try:
-            models[name] = {"path": path, "facts": peek_model(path, name)}
-        except NabiyaError:
-            continue  # a tutorial model, a checkpoint, something else: not offered
-    if not models:
-        raise NabiyaError(f"--models {folder}: no corpus model there (NAME.safetensors or NAME/model.safetensors "
-                          "written by 'nabiya train')")  # fmt: skip
-    return models
+    return ModelFolder(folder).models(required=True)
+
+
+class ModelFolder:
+    """The folder ``nabiya serve --models DIR`` offers, looked at again whenever it is asked.
+
+    A model trained or copied there while the server runs is offered from the next look,
+    and a model removed is no longer offered; a file is read again only when its size or
+    modification time changed (a look at an unchanged folder reads no file).
+
+    Example:
+        >>> folder = ModelFolder("runs")                           # doctest: +SKIP
+        >>> sorted(folder.models())                                # doctest: +SKIP
+        ['folk']
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self._read: dict[tuple, dict | None] = {}  # (name, path, size, mtime) -> facts, None: not a corpus model
+
+    def models(self, *, required: bool = False) -> dict[str, dict]:
+        """The corpus models there now, as :func:`find_models` gives them.
+
+        Raises:
+            NabiyaError: the folder is gone, or (``required``) holds no corpus model.
+        """
+        if not self.folder.is_dir():
+            raise NabiyaError(f"--models {self.folder}: no such folder")
+        models, read = {}, {}
+        for name, path in self._candidates():
+            if name in models:
+                continue
+            try:
+                status = path.stat()
+            except OSError:  # removed meanwhile
+                continue
+            key = (name, str(path), status.st_size, status.st_mtime_ns)
+            if key in self._read:
+                facts = self._read[key]
+            else:
+                try:
+                    facts = peek_model(path, name)
+                except NabiyaError:
+                    facts = None  # a tutorial model, a checkpoint, something else: not offered
+            read[key] = facts
+            if facts is not None:
+                models[name] = {"path": path, "facts": facts}
+        self._read = read
+        if required and not models:
+            raise NabiyaError(f"--models {self.folder}: no corpus model there (NAME.safetensors or "
+                              "NAME/model.safetensors written by 'nabiya train')")  # fmt: skip
+        return models
+
+    def _candidates(self) -> list[tuple[str, Path]]:
+        candidates = []
+        for entry in sorted(self.folder.iterdir()):
+            if entry.is_file() and entry.suffix.lower() == MODEL_SUFFIX:
+                candidates.append((entry.stem, entry))
+            elif entry.is_dir() and (entry / f"model{MODEL_SUFFIX}").is_file():
+                candidates.append((entry.name, entry / f"model{MODEL_SUFFIX}"))
+        return candidates
 
 
 def tunes_task(body: dict, facts: dict) -> dict:
