@@ -5,9 +5,11 @@ state a window receives (see :mod:`nabiya.training`). A song whose identical pas
 apart only by notes far before the window (verdict ``'beyond'`` in :mod:`nabiya.analysis`) is
 then not reliably memorised. For such a song, and only then, a run backpropagates through
 ``CHOSEN_BACKPROP_WINDOWS`` windows per step (``TrainConfig.backprop_windows``) for
-``CHOSEN_EPOCHS_FACTOR`` times the epochs: on real reels of music21's ABC books that memorised
-4 seeds of 4 where a state twice as wide memorised 3 (at twice the cost), twice the epochs
-alone 2, 32 windows per step alone 1 and the tutorial's setting none (``benchmarks/memory_settings.py``; the table is in benchmarks/README.md).
+``CHOSEN_EPOCHS_FACTOR`` times the epochs: on ten such tunes of music21's ABC books and 4 seeds
+each, that memorised 27 of 40 where 32 windows per step alone memorised 14 and the tutorial's
+setting 12; on two reels, 4 of 4 where a state twice as wide memorised 3 (at about twice the cost)
+and twice the epochs alone 2 (``benchmarks/memory_settings.py``; the tables are in
+benchmarks/README.md). An epoch through 32 windows per step costs about 0.74 of the tutorial's.
 Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
 
 The choice is made before training, from the notes alone (no JAX), and said in one line.

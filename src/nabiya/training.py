@@ -328,13 +328,8 @@ def _train_block(
 
         def chunk_loss(params, state, chunk_windows, chunk_targets, mask):
             model = eqx.combine(params, static)
-
-            def one(state, sample):
-                window, target = sample
-                logits, state = model(window, state)
-                return state, (optax.softmax_cross_entropy_with_integer_labels(logits, target), logits)
-
-            state, (losses, logits) = jax.lax.scan(one, state, (chunk_windows, chunk_targets))
+            logits, state = model.run_windows(chunk_windows, state)  # (k, C): window by window, the state carried
+            losses = optax.softmax_cross_entropy_with_integer_labels(logits, chunk_targets)
             return jnp.sum(losses * mask) / jnp.sum(mask), (state, losses, logits)
 
         def step(carry, chunk):
