@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,47 @@ def test_a_run_writes_with_its_helpers_what_its_result_writes_alone(tmp_path):
     result.write(tmp_path / "alone")
     assert _files(tmp_path / "run") == _files(tmp_path / "alone")
     assert {"song.svg", "one_step_roll.png", "full_song.wav", "loss.png"} <= set(_files(tmp_path / "run"))
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.slow
+def test_compare_writes_each_preset_while_the_next_trains_what_it_writes_alone(tmp_path):
+    import nabiya
+    from nabiya.report import write_comparison
+
+    comparison = nabiya.compare(("mlp", "stateful2"), epochs=3, progress=False, out=tmp_path / "cmp")
+    write_comparison(comparison, tmp_path / "alone", helpers=False)
+    written = _tree(tmp_path / "cmp")
+    assert written == _tree(tmp_path / "alone")
+    assert {"comparison.json", "loss.png", "mlp/summary.json", "stateful2/full_song_roll.png", "mlp/song.svg"} <= set(written)
+
+
+@pytest.mark.slow
+def test_compare_stopped_during_a_later_training_leaves_nothing_and_no_helper(tmp_path, monkeypatch):
+    import nabiya
+    from nabiya import experiment
+
+    started = []
+    original_helpers = rendering.Helpers
+
+    class Recorded(original_helpers):
+        def __init__(self, count):
+            super().__init__(count)
+            started.extend(self._processes)
+
+    monkeypatch.setattr(rendering, "Helpers", Recorded)
+    original_run = experiment.run
+
+    def run(config, **options):
+        if config.preset == "lstm":  # the second preset: the first one's folder is being written
+            raise KeyboardInterrupt
+        return original_run(config, **options)
+
+    monkeypatch.setattr(experiment, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        nabiya.compare(("mlp", "lstm"), epochs=2, progress=False, out=tmp_path / "cmp")
+    assert os.listdir(tmp_path) == []  # no folder, no staging folder
+    assert started and all(process is not None and process.poll() is not None for process in started)

@@ -565,10 +565,18 @@ def compare(
         from nabiya.fileio import check_output_folder
 
         check_output_folder(out, force=force, what="comparison folder")
-    results = tuple(run(config, song=song, epochs=epochs, progress=progress) for config in configs)
-    comparison = Comparison(results)
-    if out is not None:
-        comparison.write(out, force=force, audio=audio)
+    if out is None:
+        return Comparison(tuple(run(config, song=song, epochs=epochs, progress=progress) for config in configs))
+    from nabiya.report import ComparisonWriter
+
+    # Each preset's run folder is written (by helper processes) while the next preset trains.
+    with ComparisonWriter(out, force=force, audio=audio) as writer:
+        results = []
+        for config in configs:
+            results.append(run(config, song=song, epochs=epochs, progress=progress))
+            writer.add(results[-1])
+        comparison = Comparison(tuple(results))
+        writer.finish(comparison)
     return comparison
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from nabiya.music.limits import MAX_AUDIO_SECONDS
+from nabiya.errors import NabiyaError
 from nabiya.fileio import staged_folder
 
 if TYPE_CHECKING:
@@ -71,19 +72,84 @@ def song_jobs(song: "Song", folder: Path, *, name: str = "song", audio: bool = T
     return [{"song": data, "path": str(Path(folder) / f"{name}{suffix}")} for suffix in song_formats(song, audio=audio)]
 
 
-def write_comparison(comparison: "Comparison", out: str | Path, *, force: bool = False, audio: bool = True) -> Path:
-    """Write ``comparison.json``, ``loss.png`` (every preset's loss and accuracy), and one run folder per preset."""
-    from nabiya.plots import save_figure
+def write_comparison(comparison: "Comparison", out: str | Path, *, force: bool = False, audio: bool = True,
+                     helpers: bool = True) -> Path:  # fmt: skip
+    """Write ``comparison.json``, ``loss.png`` (every preset's loss and accuracy), and one run folder per preset.
 
-    with staged_folder(out, force=force, what="comparison folder") as staging:
-        rows = [{k: v for k, v in row.items() if k != "train_seconds"} for row in comparison.table().rows]
-        _write_json(staging / "comparison.json", {"presets": rows})
-        save_figure(comparison.plot(), staging / "loss.png")  # loss and accuracy, with the ceiling
+    ``helpers=False``: every file in this process (the same bytes; see :class:`ComparisonWriter`).
+    """
+    with ComparisonWriter(out, force=force, audio=audio, helpers=helpers) as writer:
         for result in comparison.results:
-            folder = staging / result.preset
-            folder.mkdir()
-            _write_run_files(result, folder, audio=audio)
+            writer.add(result)
+        writer.finish(comparison)
     return Path(out)
+
+
+class ComparisonWriter:
+    """A comparison folder written while its presets train: each preset's run folder once it is trained.
+
+    A context manager around the trainings. :meth:`add` hands a trained preset's run folder
+    to two helper processes (:mod:`nabiya.rendering`), which write it on the other core
+    while the next preset trains, so that after the last training only its own files are
+    left to write (``nabiya compare`` spent 5 s writing after its last training when the
+    four folders were written one after another). :meth:`finish` writes ``comparison.json``
+    and ``loss.png`` and waits for the helpers. The folder is staged (see
+    :class:`nabiya.fileio.staged_folder`): on success it is swapped in whole; on any error
+    or Ctrl-C the helpers are stopped first and the staging folder removed.
+
+    Example:
+        >>> with ComparisonWriter("runs/compare") as writer:          # doctest: +SKIP
+        ...     for config in configs:
+        ...         writer.add(run(config))
+        ...     writer.finish(comparison)
+    """
+
+    def __init__(self, out: str | Path, *, force: bool = False, audio: bool = True, helpers: bool = True):
+        self.out, self.force, self.audio, self.use_helpers = Path(out), force, audio, helpers
+        self._helpers = None
+        self._finished = False
+
+    def __enter__(self) -> "ComparisonWriter":
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        self.staging = self._stack.enter_context(staged_folder(self.out, force=self.force, what="comparison folder"))
+        return self
+
+    def add(self, result: "RunResult") -> None:
+        """Start writing ``result``'s run folder (``PRESET/``); returns at once when helpers write it."""
+        folder = self.staging / result.preset
+        folder.mkdir()
+        shares = _run_folder_jobs(result, folder, audio=self.audio)
+        if self._helpers is None and self.use_helpers:
+            from nabiya.rendering import Helpers
+
+            self._helpers = self._stack.enter_context(Helpers(2))  # stopped before the staging folder goes
+        if self._helpers is None:
+            from nabiya.rendering import write_jobs
+
+            write_jobs(shares[0] + shares[1])
+        else:
+            for index, share in enumerate(shares):
+                self._helpers.send(index, share)
+
+    def finish(self, comparison: "Comparison") -> None:
+        """Write ``comparison.json`` and ``loss.png``, and wait until every run folder is written."""
+        from nabiya.plots import save_figure
+
+        rows = [{k: v for k, v in row.items() if k != "train_seconds"} for row in comparison.table().rows]
+        _write_json(self.staging / "comparison.json", {"presets": rows})
+        save_figure(comparison.plot(), self.staging / "loss.png")  # loss and accuracy, with the ceiling
+        if self._helpers is not None:
+            self._helpers.wait()
+        self._finished = True
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None and not self._finished:  # a caller's bug: never swap in a folder not finished
+            kind, error = NabiyaError, NabiyaError("the comparison folder was not finished")
+            self._stack.__exit__(kind, error, None)
+            raise error
+        return self._stack.__exit__(kind, error, traceback)
 
 
 def write_songs(songs: dict, out: str | Path, *, force: bool = False, audio: bool = True) -> list[Path]:
@@ -186,10 +252,7 @@ def _write_run_files(
 
     from nabiya.rendering import write_jobs
 
-    _write_json(folder / "summary.json", result.summary())
-    shares = _prediction_jobs(result, folder, audio=audio)
-    if song_files is None:
-        shares[1] += song_jobs(result.song, folder, audio=audio)
+    shares = _run_folder_jobs(result, folder, audio=audio, song=song_files is None)
     if helpers is None:
         write_jobs(shares[0] + shares[1])
     else:
@@ -203,6 +266,16 @@ def _write_run_files(
     if song_files is not None:
         for suffix in song_formats(result.song, audio=audio):
             shutil.move(song_files / f"song{suffix}", folder / f"song{suffix}")
+
+
+def _run_folder_jobs(result: "RunResult", folder: Path, *, audio: bool, song: bool = True) -> list[list[dict]]:
+    """Write ``summary.json`` into ``folder``; return the jobs of the rest of the run folder in two shares
+    (the song's own files too, unless ``song=False``: written elsewhere already)."""
+    _write_json(folder / "summary.json", result.summary())
+    shares = _prediction_jobs(result, folder, audio=audio)
+    if song:
+        shares[1] += song_jobs(result.song, folder, audio=audio)
+    return shares
 
 
 def _prediction_jobs(result: "RunResult", folder: Path, *, audio: bool) -> list[list[dict]]:
