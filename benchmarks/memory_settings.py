@@ -17,7 +17,9 @@ Settings (the preset is ``stateful2``; ``--preset`` picks another):
 - ``chunkK``: K consecutive windows per Adam step, the gradient flowing through the state
   carried between them (``TrainConfig.backprop_windows = K``); ``chunksong``: the whole song;
 - ``hidden256``: a wider state; ``epochsN``: more epochs (``epochs4000``);
-- settings combine with ``+``: ``chunk32+epochs3000``.
+- settings combine with ``+``: ``chunk32+epochs3000``;
+- ``chosen``: what ``nabiya run`` does with the song (its own choice, and its stop once the song is
+  memorised), each seed one after another.
 """
 
 from __future__ import annotations
@@ -94,14 +96,20 @@ def main(argv=None) -> int:
     for setting in args.settings:
         for tune, song in songs:
             memory = nabiya.analyze(song, max_window=base.window).at(base.window).memory_notes
-            config = setting_config(base, setting, len(song) - base.window)
             started = time.perf_counter()
-            result = nabiya.sweep(config, seeds=seeds, song=song, progress=False)
+            if setting == "chosen":  # what nabiya run does: its own choice (and stop), one seed after another
+                config = base
+                runs_done = [nabiya.run(base, song=song, seed=seed, progress=False) for seed in seeds]
+                result = type("Runs", (), {"runs": runs_done})
+            else:
+                config = setting_config(base, setting, len(song) - base.window)
+                result = nabiya.sweep(config, seeds=seeds, song=song, progress=False)
             seconds = time.perf_counter() - started
             runs = [{"seed": run.config.seed, "accuracy": run.accuracy, "full_song": run.full_song.matches,
                      "predicted": len(run.full_song.notes), "epochs_to_100": run.epochs_to_perfect,
                      "memorised": run.accuracy == 1.0 and run.full_song.matches == len(run.full_song.notes),
-                     "wrong_notes": [index + base.window + 1 for index in run.one_step.wrong]}
+                     "wrong_notes": [index + base.window + 1 for index in run.one_step.wrong],
+                     "epochs_trained": len(run.loss_history)}
                     for run in result.runs]
             memorised = sum(run["memorised"] for run in runs)
             firsts = ",".join(str(run["epochs_to_100"] or "—") + ("" if run["memorised"] else "x") for run in runs)

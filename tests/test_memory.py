@@ -45,7 +45,9 @@ def test_a_song_beyond_one_window_per_step_is_trained_through_several_windows():
     assert "32 windows per step" in choice.reason and "--backprop-windows 1" in choice.reason
     # With the gradient through 32 windows (35 notes), the analysis expects it to be learnt.
     assert nabiya.analyze(LONG_MEMORY, max_window=4).assess_preset(choice.config).verdict == "state"
-    assert choice.to_json() == {"backprop_windows": 32, "chosen": True, "reason": choice.reason}
+    assert choice.to_json() == {"backprop_windows": 32, "chosen": True, "reason": choice.reason,
+                                "stops_when_memorised": True}  # fmt: skip
+    assert "until it is memorised (at most 4000 epochs)" in choice.reason
 
 
 @pytest.mark.parametrize("name, codes", [("stateful2", SHORT_MEMORY), ("stateful", SHORT_MEMORY),
@@ -92,7 +94,8 @@ def test_the_option_keeps_the_tutorials_setting_on_such_a_song(tmp_path, capsys)
                  "--no-audio", "--backprop-windows", "1", "--quiet"])  # fmt: skip
     assert code == 0 and "windows per step" not in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["training_choice"] == {"backprop_windows": 1, "chosen": False, "reason": ""}
+    assert summary["training_choice"] == {"backprop_windows": 1, "chosen": False, "reason": "",
+                                          "stops_when_memorised": False}  # fmt: skip
 
 
 def _music21_tune(book: str, number: int):
@@ -129,6 +132,9 @@ def test_a_reel_the_tutorials_setting_does_not_memorise_and_the_chosen_one_does(
     chosen = nabiya.run("stateful2", song=song, seed=6, progress=False)
     assert chosen.config.train.backprop_windows == 32 and chosen.config.train.epochs == 4000
     assert chosen.accuracy == 1.0 and chosen.full_song.matches == len(chosen.full_song.notes) == 52
+    # It stopped once memorised, at the end of a block of 100 epochs, and says so.
+    assert chosen.stopped_early and chosen.epochs_trained % 100 == 0 and chosen.epochs_trained < 4000
+    assert chosen.summary()["epochs_trained"] == chosen.epochs_trained and "epochs_trained" not in tutorial.summary()
 
 
 @pytest.mark.slow  # compiles the training loop and a reference

@@ -102,6 +102,25 @@ def test_blocks_of_epochs_do_not_change_the_result():
     assert seen == [(3, 7), (6, 7), (7, 7)]
 
 
+def test_a_stop_rule_ends_training_after_the_block_it_accepts_and_is_never_asked_after_the_last():
+    config, model, inputs, targets = _setup("mlp")
+    train_config = dataclasses.replace(config.train, epochs=7, epochs_per_block=3)
+    asked = []
+
+    def second_block(model_so_far, accuracy):
+        asked.append(accuracy)
+        return len(asked) == 2
+
+    heard = []
+    stopped = train(model, inputs, targets, train_config, key=jax.random.key(0), stop=second_block,
+                    on_progress=lambda done, total, loss, accuracy: heard.append((done, total)))  # fmt: skip
+    assert len(asked) == 2 and len(stopped.loss_history) == 6 and stopped.accuracy_history[-1] == asked[-1]
+    assert heard == [(3, 7), (6, 7), (6, 6)]  # the progress hears where training ended
+    never = train(model, inputs, targets, train_config, key=jax.random.key(0), stop=lambda *_: False)
+    assert len(never.loss_history) == 7
+    np.testing.assert_array_equal(never.loss_history[:6], stopped.loss_history)  # the same epochs, up to the stop
+
+
 @pytest.mark.slow
 def test_same_seed_same_history_and_predictions_other_seed_differs():
     import nabiya

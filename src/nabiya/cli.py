@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backprop-windows", type=_int, metavar="K",
                      help="train a stateful preset through K consecutive windows per Adam step, the gradient "
                      "flowing through the state carried between them (1: the tutorial's one window). Default: "
-                     "1, or 32 with twice the epochs (unless --epochs is given) when 'nabiya analyze' finds the "
-                     "song needs more memory than one window per step trains (a line says so)")
+                     "1, or 32 with up to twice the epochs (unless --epochs is given), stopping once the song is "
+                     "memorised, when 'nabiya analyze' finds the song needs more memory than one window per step "
+                     "trains (a line says so)")
     run.add_argument("--save", metavar="FILE",
                      help=f"also save the trained model to FILE, e.g. model{MODEL_SUFFIX} (a safetensors file: "
                      "weights + config + vocabulary, no pickle)")

@@ -34,6 +34,7 @@ def one_line(result: "RunResult") -> str:
         f"{result.preset}: accuracy {result.accuracy:.0%}, one-step {result.one_step.matches}/{len(result.one_step.notes)}, "
         f"full song {result.full_song.matches}/{len(result.full_song.notes)}, "
         f"100% at epoch {perfect if perfect else '—'}{lost}, {result.train_seconds:.1f} s"
+        + (f", memorised: stopped after epoch {result.epochs_trained}" if result.stopped_early else "")
     )
 
 
@@ -62,7 +63,10 @@ def print_run(result: "RunResult", *, out: Path | None = None, saved: str | None
     config = result.config
     windows = config.train.backprop_windows
     console.print(
-        f"[bold]{result.song.title or 'song'}[/] · {config.preset} · {config.train.epochs} epochs · seed {config.seed} "
+        f"[bold]{result.song.title or 'song'}[/] · {config.preset} · "
+        + (f"{result.epochs_trained} epochs (memorised: stopped; at most {config.train.epochs})" if result.stopped_early
+           else f"{config.train.epochs} epochs")
+        + f" · seed {config.seed} "
         f"· {len(result.song)} notes" + (f" · {windows} windows per step" if windows > 1 else "")
     )
     console.print(accuracy_line(result) + f" · trained in {result.train_seconds:.2f} s (compilation included)")

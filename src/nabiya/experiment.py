@@ -136,6 +136,16 @@ class RunResult:
         return int(reached[0]) + 1 if reached.size else None
 
     @property
+    def epochs_trained(self) -> int:
+        """The epochs trained: the config's, or fewer where a chosen setting stopped once memorised."""
+        return len(self.loss_history)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether training ended before the config's epochs (a chosen setting's song memorised)."""
+        return self.epochs_trained < self.config.train.epochs
+
+    @property
     def lost_perfect(self) -> bool:
         """Whether training reached 100% at some epoch but the trained model is below it.
 
@@ -155,6 +165,7 @@ class RunResult:
             "song": {"title": self.song.title, "notes": self.song.codes, "tempo_bpm": self.song.tempo_bpm},
             "seed": self.config.seed,
             "epochs": self.config.train.epochs,
+            **({"epochs_trained": self.epochs_trained} if self.stopped_early else {}),
             "accuracy": self.accuracy,
             "epochs_to_100_percent": self.epochs_to_perfect,
             "final_accuracy_below_earlier_100_percent": self.lost_perfect,
@@ -337,9 +348,11 @@ def run(
             from nabiya.progress import training_progress
 
             with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-                result = _train_and_predict(config, song, data, report, while_training)
+                result = _train_and_predict(config, song, data, report, while_training,
+                                            stop_when_memorised=choice.stops_when_memorised)  # fmt: skip
         else:
-            result = _train_and_predict(config, song, data, progress or None, while_training)
+            result = _train_and_predict(config, song, data, progress or None, while_training,
+                                        stop_when_memorised=choice.stops_when_memorised)  # fmt: skip
         result = dataclasses.replace(result, training_choice=choice)
         if out is not None:
             result.write(out, force=force, audio=audio, song_files=song_files, helpers=helpers[0])
@@ -374,11 +387,14 @@ def _temporary_folder():
 
 
 def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_progress,
-                       while_training: Callable[[], None] | None = None) -> RunResult:  # fmt: skip
+                       while_training: Callable[[], None] | None = None, *,
+                       stop_when_memorised: bool = False) -> RunResult:  # fmt: skip
     """Build, train and predict; ``while_training()`` is called once, as soon as training runs.
 
     That is when the first block of epochs has run (its progress report), or after training
     when it had only one block: from then on Python's lock and the second core are free.
+    ``stop_when_memorised``: end the training after the first block whose model predicts
+    every window right (see :func:`_memorised`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -403,12 +419,32 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
             if on_progress is not None:
                 on_progress(done, total, loss, accuracy)
 
-        trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=progress)
+        trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=progress,
+                        stop=_memorised(data) if stop_when_memorised else None)  # fmt: skip
         if not started and while_training is not None:
             while_training()
         for compiled in started:
             compiled.result()
     return evaluate_training(config, song, data, trained)
+
+
+def _memorised(data: PreparedSong) -> Callable[[object, float], bool]:
+    """The stop rule of a chosen setting: the model so far predicts every window of the song right.
+
+    Checked after every block with the block's final weights, as the one-step prediction checks
+    (a few milliseconds; the accuracy training measured while its weights moved can miss a
+    memorised model, or see one that is not). A stateful model that predicts every window right
+    from the song's own windows also replays the whole song from its first window: each note it
+    feeds back is the song's, so it goes through the same states.
+    """
+    from nabiya.generation import predict_windows
+
+    inputs, targets = data.windows.inputs, data.windows.targets
+
+    def memorised(model, accuracy: float) -> bool:
+        return bool(np.all(predict_windows(model, inputs).argmax(axis=-1) == targets))
+
+    return memorised
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,16 @@ state a window receives (see :mod:`nabiya.training`). A song whose identical pas
 apart only by notes far before the window (verdict ``'beyond'`` in :mod:`nabiya.analysis`) is
 then not reliably memorised. For such a song, and only then, a run backpropagates through
 ``CHOSEN_BACKPROP_WINDOWS`` windows per step (``TrainConfig.backprop_windows``) for
-``CHOSEN_EPOCHS_FACTOR`` times the epochs: on ten such tunes of music21's ABC books and 4 seeds
-each, that memorised 27 of 40 where 32 windows per step alone memorised 14 and the tutorial's
-setting 12; on two reels, 4 of 4 where a state twice as wide memorised 3 (at about twice the cost)
-and twice the epochs alone 2 (``benchmarks/memory_settings.py``; the tables are in
-benchmarks/README.md). An epoch through 32 windows per step costs about 0.74 of the tutorial's.
-Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
+``CHOSEN_EPOCHS_FACTOR`` times the epochs at most: on ten such tunes of music21's ABC books and 4
+seeds each, that memorised 30 of 40 (stopping once memorised, below; 27 without the stop) where 32
+windows per step alone memorised 14 and the tutorial's setting 12; on two reels, 4 of 4 where a
+state twice as wide memorised 3 (at about twice the cost) and twice the epochs alone 2
+(``benchmarks/memory_settings.py``; the tables are in benchmarks/README.md). An epoch through 32
+windows per step costs about 0.74 of the tutorial's, and the runs stopped after 2,200 epochs on average.
+Such a run also stops once the song is memorised (checked after each block of 100 epochs with the
+block's weights: every one-step prediction right, so that the continuation replays the song too), rather than train on
+and risk losing it to one of Adam's late spikes: with twice the epochs, some seeds reached 100% and
+lost it by the end. Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
 
 The choice is made before training, from the notes alone (no JAX), and said in one line.
 """
@@ -42,9 +46,15 @@ class TrainingChoice:
     chosen: bool = False
     reason: str = ""
 
+    @property
+    def stops_when_memorised(self) -> bool:
+        """A chosen setting trains until the song is memorised, at most its epochs (see :func:`choose_training`)."""
+        return self.chosen
+
     def to_json(self) -> dict:
         """What ``summary.json`` records: the windows per step, and whether and why they were chosen."""
-        return {"backprop_windows": self.config.train.backprop_windows, "chosen": self.chosen, "reason": self.reason}
+        return {"backprop_windows": self.config.train.backprop_windows, "chosen": self.chosen, "reason": self.reason,
+                "stops_when_memorised": self.stops_when_memorised}  # fmt: skip
 
 
 def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_windows: int | None = None,
@@ -94,7 +104,7 @@ def choose_training(config: RunConfig, notes: Sequence[Hashable], *, backprop_wi
         f"{title or 'the song'} needs {before.memory_notes} notes of memory, {before.untrained_notes} beyond the "
         f"{before.gradient_notes} one window per step trains (nabiya analyze: beyond): training through "
         f"{CHOSEN_BACKPROP_WINDOWS} windows per step instead, which reach {after.gradient_notes}"
-        + (f", for {epochs} epochs" if epochs != config.train.epochs else "")
+        + f", until it is memorised (at most {epochs} epochs)"
         + " (--backprop-windows 1: the tutorial's)"
     )
     return TrainingChoice(chosen, True, reason)

@@ -110,7 +110,7 @@ def _rich_progress(description: str, epochs: int, console) -> Iterator[Report]:
 
         def report(done: int, total: int, loss: float, accuracy: float) -> None:
             timing.seen(done)
-            progress.update(task, completed=done, status=status(done, total, loss, accuracy))
+            progress.update(task, completed=done, total=total, status=status(done, total, loss, accuracy))
             progress.refresh()  # draw each block's numbers now, not at the next timer tick
 
         yield report

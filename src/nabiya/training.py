@@ -105,6 +105,7 @@ def train(
     *,
     key: jax.Array,
     on_progress: ProgressCallback | None = None,
+    stop: Callable[[Model, float], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` to predict ``targets`` from ``windows``, stateful or not as the model is.
 
@@ -115,6 +116,10 @@ def train(
         config: epochs, batch size, shuffling, optimizer.
         key: PRNG key for the shuffles; the same key gives the same history, bit for bit.
         on_progress: called after each block of epochs.
+        stop: called after each block but the last with the model so far and its last
+            epoch's accuracy; ``True`` ends the training there (the histories then hold the
+            epochs trained, and ``on_progress`` hears once more that the epochs done are all
+            of them). Without it, every epoch of ``config.epochs`` trains.
 
     Returns:
         The trained model and its per-epoch loss and accuracy.
@@ -141,6 +146,11 @@ def train(
         accuracies.append(np.asarray(block_accuracies)[:active])
         if on_progress is not None:
             on_progress(first_epoch + active, config.epochs, float(losses[-1][-1]), float(accuracies[-1][-1]))
+        done = first_epoch + active
+        if stop is not None and done < config.epochs and stop(eqx.combine(params, static), float(accuracies[-1][-1])):
+            if on_progress is not None:  # the training's end: done of done
+                on_progress(done, done, float(losses[-1][-1]), float(accuracies[-1][-1]))
+            break
     trained = eqx.combine(jax.block_until_ready(params), static)
     return TrainResult(
         model=trained,
