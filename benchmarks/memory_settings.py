@@ -31,6 +31,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 TUNES = (
     ("ryansMammoth/RovingBachelorReel.abc", 1),
@@ -99,8 +100,7 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             if setting == "chosen":  # what nabiya run does: its own choice (and stop), one seed after another
                 config = base
-                runs_done = [nabiya.run(base, song=song, seed=seed, progress=False) for seed in seeds]
-                result = type("Runs", (), {"runs": runs_done})
+                result = SimpleNamespace(runs=[nabiya.run(base, song=song, seed=seed, progress=False) for seed in seeds])
             else:
                 config = setting_config(base, setting, len(song) - base.window)
                 result = nabiya.sweep(config, seeds=seeds, song=song, progress=False)
