@@ -103,7 +103,8 @@ def main(argv=None) -> int:
                 result = SimpleNamespace(runs=[nabiya.run(base, song=song, seed=seed, progress=False) for seed in seeds])
             else:
                 config = setting_config(base, setting, len(song) - base.window)
-                result = nabiya.sweep(config, seeds=seeds, song=song, progress=False)
+                result = nabiya.sweep(config, seeds=seeds, song=song, progress=False,
+                                      backprop_windows=config.train.backprop_windows)  # as given: no choice
             seconds = time.perf_counter() - started
             runs = [{"seed": run.config.seed, "accuracy": run.accuracy, "full_song": run.full_song.matches,
                      "predicted": len(run.full_song.notes), "epochs_to_100": run.epochs_to_perfect,

@@ -201,3 +201,17 @@ def test_the_playground_trains_the_epochs_asked_and_says_what_it_chose(tmp_path)
     assert choice["chosen"] and choice["backprop_windows"] == CHOSEN_BACKPROP_WINDOWS
     assert "32 windows per step" in choice["reason"]
     assert json.loads((tmp_path / "job" / "summary.json").read_text())["training_choice"] == choice
+
+
+@pytest.mark.slow  # a sweep of two seeds and their two runs, each until memorised (~1,000-2,000 epochs)
+def test_a_sweep_chooses_and_stops_each_seed_as_run_does():
+    song = _first_strain_of_the_roving_bachelor()
+    swept = nabiya.sweep("stateful2", seeds=[5, 6], song=song, progress=False)
+    assert all(run.training_choice.chosen and run.config.train.backprop_windows == 32 for run in swept.runs)
+    assert all(run.stopped_early for run in swept.runs)
+    assert len({run.epochs_trained for run in swept.runs}) == 2  # each seed stopped on its own
+    for run in swept.runs:
+        alone = nabiya.run("stateful2", song=song, seed=run.config.seed, progress=False)
+        assert alone.summary() == run.summary()  # histories, predictions, the choice: bit for bit
+    given = nabiya.sweep("stateful2", seeds=[5], song=song, epochs=300, backprop_windows=1, progress=False)
+    assert given.runs[0].config.train.backprop_windows == 1 and not given.runs[0].training_choice.chosen

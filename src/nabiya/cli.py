@@ -820,6 +820,9 @@ def _add_sweep_command(commands) -> None:
                        help="threads to split the seeds over (default: one per CPU core)")
     _add_song_options(sweep)
     sweep.add_argument("--epochs", type=_int, metavar="N", help="training epochs (default: 2000, the tutorial's)")
+    sweep.add_argument("--backprop-windows", type=_int, metavar="K",
+                       help="windows per Adam step for a stateful preset, as in 'nabiya run' (default: chosen "
+                       "from the song as run chooses; 1: the tutorial's one window)")
     sweep.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new folder under ./runs/)")
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_cmd_sweep)
@@ -834,10 +837,12 @@ def _cmd_sweep(args) -> int:
     seeds = parse_numbers(args.seeds, what="--seeds")
     windows = parse_numbers(args.windows, what="--windows") if args.windows else None
     config = preset(args.preset).replace(epochs=args.epochs)
+    if args.backprop_windows is not None:
+        config.replace(backprop_windows=args.backprop_windows)  # a bad value fails here, before the song loads
     song = _load_song(args.song, args.tune, args.repeats)
     out = Path(args.out) if args.out else default_run_folder(f"sweep-{args.preset}")
-    result = sweep(config, seeds=seeds, windows=windows, song=song, out=out, workers=args.workers,
-                   progress=not args.quiet)  # fmt: skip
+    result = sweep(config, seeds=seeds, windows=windows, song=song, epochs=args.epochs, out=out,
+                   workers=args.workers, progress=not args.quiet, backprop_windows=args.backprop_windows)  # fmt: skip
     from nabiya.display import print_sweep
 
     print_sweep(result, out=out)

@@ -394,7 +394,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
     That is when the first block of epochs has run (its progress report), or after training
     when it had only one block: from then on Python's lock and the second core are free.
     ``stop_when_memorised``: end the training after the first block whose model predicts
-    every window right (see :func:`_memorised`).
+    every window right (see :func:`memorised_stop`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -420,7 +420,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
                 on_progress(done, total, loss, accuracy)
 
         trained = train(model, windows.inputs, windows.targets, config.train, key=train_key, on_progress=progress,
-                        stop=_memorised(data) if stop_when_memorised else None)  # fmt: skip
+                        stop=memorised_stop(data) if stop_when_memorised else None)  # fmt: skip
         if not started and while_training is not None:
             while_training()
         for compiled in started:
@@ -428,7 +428,7 @@ def _train_and_predict(config: RunConfig, song: Song, data: PreparedSong, on_pro
     return evaluate_training(config, song, data, trained)
 
 
-def _memorised(data: PreparedSong) -> Callable[[object, float], bool]:
+def memorised_stop(data: PreparedSong) -> Callable[[object, float], bool]:
     """The stop rule of a chosen setting: the model so far predicts every window of the song right.
 
     Checked after every block with the block's final weights, as the one-step prediction checks

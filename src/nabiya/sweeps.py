@@ -16,14 +16,16 @@ seeds of one window size share one compiled program (:func:`nabiya.training.trai
 each seed's predictions are made as ``run`` makes them. Each window size compiles its own
 program, since a window's size is an array's shape.
 
-A sweep trains the config as given: unlike ``run``, it chooses no other training setting for a
-song that needs more memory (:mod:`nabiya.memory`). For such a song, pass the setting, e.g.
-``nabiya.preset("stateful2").replace(backprop_windows=32, epochs=4000)``, and ``run`` with the
-same setting (``backprop_windows=32, epochs=4000``) gives the same numbers.
+A sweep chooses the training setting as ``run`` does: for a song that needs more memory than
+one window per step trains (:mod:`nabiya.memory`), a stateful preset trains through 32 windows
+per step until the song is memorised, each seed stopping on its own, and says so in one line.
+``backprop_windows`` (``--backprop-windows``) sets it instead, as in ``run`` (``1``: the tutorial's
+one window, whatever the song).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -176,6 +178,7 @@ def sweep(
     out: str | Path | None = None,
     workers: int | None = None,
     progress: bool | Callable[[int, int, float, float], None] = True,
+    backprop_windows: int | None = None,
 ) -> SweepResult:
     """Train one preset on one song for many seeds (and window sizes) at once.
 
@@ -187,6 +190,8 @@ def sweep(
         out: when given, ``sweep.json`` and ``sweep.png`` are written there.
         workers: threads to split the seeds over (default: one per CPU core).
         progress: a progress bar per window size (``True``), nothing, or a callback.
+        backprop_windows: as in :func:`nabiya.run`: windows per Adam step for a stateful
+            preset (default: chosen from the song, as ``run`` chooses).
 
     Returns:
         The :class:`SweepResult`.
@@ -215,11 +220,18 @@ def sweep(
         ensure_directory(out)
     from nabiya.training import train_many
 
+    from nabiya.experiment import memorised_stop
+    from nabiya.memory import choose_training
+
     started = time.perf_counter()
     runs, used_workers = [], 1
     for window in windows:
-        base = config.replace(window=window)
+        choice = choose_training(config.replace(window=window), song.notes, backprop_windows=backprop_windows,
+                                 epochs_given=epochs is not None, title=song.title)  # fmt: skip
+        base = choice.config
         data = prepared[window]
+        if choice.reason and progress is True:
+            print(choice.reason, flush=True)
         configs = [base.replace(seed=seed) for seed in seeds]
         built = [build_model(one, data) for one in configs]
         label = f"{config.preset} · {len(seeds)} seeds" + (f" · window {window}" if len(windows) > 1 else "")
@@ -227,7 +239,7 @@ def sweep(
         def train_all(on_progress):
             return train_many([model for model, _ in built], data.windows.inputs, data.windows.targets,
                               base.train, keys=[key for _, key in built], workers=workers,
-                              on_progress=on_progress)  # fmt: skip
+                              on_progress=on_progress, stop=memorised_stop(data) if choice.stops_when_memorised else None)  # fmt: skip
 
         if progress is True:
             from nabiya.progress import training_progress
@@ -237,7 +249,8 @@ def sweep(
         else:
             trained = train_all(progress or None)
         used_workers = max(used_workers, min(workers or _cpu_count(), len(seeds)))
-        runs += [evaluate_training(one, song, data, result) for one, result in zip(configs, trained)]
+        runs += [dataclasses.replace(evaluate_training(one, song, data, result), training_choice=choice)
+                 for one, result in zip(configs, trained)]  # fmt: skip
     result = SweepResult(config, song, tuple(runs), time.perf_counter() - started, used_workers)
     if out is not None:
         result.write(out)

@@ -169,6 +169,7 @@ def train_many(
     keys: Sequence[jax.Array],
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
+    stop: Callable[[Model, float], bool] | None = None,
 ) -> list[TrainResult]:
     """Train several models of one structure (one per seed, say) on the same windows at once.
 
@@ -191,6 +192,9 @@ def train_many(
         workers: threads (default: the CPU count, at most one per model).
         on_progress: called after each block of epochs with the mean of the models' last
             epoch's loss and accuracy.
+        stop: as :func:`train`'s, asked for each model still training: a model it stops
+            keeps that block's weights and histories, as :func:`train` would end it (the
+            group's program goes on with the others; it ends when every model stopped).
 
     Returns:
         One :class:`TrainResult` per model, in order; each ``seconds`` is the wall time of
@@ -224,6 +228,7 @@ def train_many(
         groups.append([params, jax.vmap(_init_optimizer_state)(params), group_keys])
     hyperparameters, structure, total = _block_arguments(config)
     losses, accuracies = [], []
+    stopped: dict[int, tuple] = {}  # model index -> (its parameters when stopped, epochs trained)
 
     def run_group(group, first_epoch):
         params, opt_state, group_keys = group
@@ -243,18 +248,37 @@ def train_many(
                 group[0], group[1] = params, opt_state
             losses.append(np.concatenate([np.asarray(out[2])[:, :active] for out in outputs])[:n_models])
             accuracies.append(np.concatenate([np.asarray(out[3])[:, :active] for out in outputs])[:n_models])
+            done = first_epoch + active
             if on_progress is not None:
-                on_progress(first_epoch + active, config.epochs, float(np.mean(losses[-1][:, -1])),
+                on_progress(done, config.epochs, float(np.mean(losses[-1][:, -1])),
                             float(np.mean(accuracies[-1][:, -1])))  # fmt: skip
+            if stop is not None and done < config.epochs:
+                for index in range(n_models):
+                    if index in stopped:
+                        continue
+                    params = _member(groups, group_size, index)
+                    if stop(eqx.combine(params, static), float(accuracies[-1][index, -1])):
+                        stopped[index] = (params, done)
+                if len(stopped) == n_models:
+                    break
     seconds = time.perf_counter() - started
     stacked = [jax.block_until_ready(group[0]) for group in groups]
     loss_history, accuracy_history = np.concatenate(losses, axis=1), np.concatenate(accuracies, axis=1)
     results = []
     for index in range(n_models):
-        group, offset = divmod(index, group_size)
-        params = jax.tree.map(lambda leaf: leaf[offset], stacked[group])
-        results.append(TrainResult(eqx.combine(params, static), loss_history[index], accuracy_history[index], seconds))
+        params, epochs = stopped.get(index, (None, loss_history.shape[1]))
+        if params is None:
+            group, offset = divmod(index, group_size)
+            params = jax.tree.map(lambda leaf: leaf[offset], stacked[group])
+        results.append(TrainResult(eqx.combine(params, static), loss_history[index, :epochs],
+                                   accuracy_history[index, :epochs], seconds))  # fmt: skip
     return results
+
+
+def _member(groups: list, group_size: int, index: int):
+    """Model ``index``'s parameters, taken out of its group's stacked parameters (a copy)."""
+    group, offset = divmod(index, group_size)
+    return jax.tree.map(lambda leaf: leaf[offset], groups[group][0])
 
 
 def _check_regime(model: Model, config: TrainConfig) -> None:
