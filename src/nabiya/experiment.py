@@ -347,11 +347,11 @@ def run(
         if progress is True:
             from nabiya.progress import training_progress
 
-            with training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs) as report:
-                result = _train_and_predict(config, song, data, report, while_training,
-                                            stop_when_memorised=choice.stops_when_memorised)  # fmt: skip
+            reporting = training_progress(f"{config.preset} · {song.title or 'song'}", config.train.epochs)
         else:
-            result = _train_and_predict(config, song, data, progress or None, while_training,
+            reporting = contextlib.nullcontext(progress or None)
+        with reporting as report:
+            result = _train_and_predict(config, song, data, report, while_training,
                                         stop_when_memorised=choice.stops_when_memorised)  # fmt: skip
         result = dataclasses.replace(result, training_choice=choice)
         if out is not None:

@@ -12,9 +12,9 @@ state twice as wide memorised 3 (at about twice the cost) and twice the epochs a
 (``benchmarks/memory_settings.py``; the tables are in benchmarks/README.md). An epoch through 32
 windows per step costs about 0.74 of the tutorial's, and the runs stopped after 2,200 epochs on average.
 Such a run also stops once the song is memorised (checked after each block of 100 epochs with the
-block's weights: every one-step prediction right, so that the continuation replays the song too), rather than train on
-and risk losing it to one of Adam's late spikes: with twice the epochs, some seeds reached 100% and
-lost it by the end. Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
+block's weights: every one-step prediction right, so that the continuation replays the song too),
+rather than train on and risk losing it to one of Adam's late spikes: with twice the epochs, some
+seeds reached 100% and lost it by the end. Every other song, 나비야 among them, trains exactly as the tutorial's presets do.
 
 The choice is made before training, from the notes alone (no JAX), and said in one line.
 """

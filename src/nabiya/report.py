@@ -125,13 +125,7 @@ class ComparisonWriter:
             from nabiya.rendering import Helpers
 
             self._helpers = self._stack.enter_context(Helpers(2))  # stopped before the staging folder goes
-        if self._helpers is None:
-            from nabiya.rendering import write_jobs
-
-            write_jobs(shares[0] + shares[1])
-        else:
-            for index, share in enumerate(shares):
-                self._helpers.send(index, share)
+        _hand_out(shares, self._helpers)
 
     def finish(self, comparison: "Comparison") -> None:
         """Write ``comparison.json`` and ``loss.png``, and wait until every run folder is written."""
@@ -250,15 +244,12 @@ def _write_run_files(
 ) -> None:
     import shutil
 
-    from nabiya.rendering import write_jobs
-
     shares = _run_folder_jobs(result, folder, audio=audio, song=song_files is None)
     if helpers is None:
-        write_jobs(shares[0] + shares[1])
+        _hand_out(shares, None)
     else:
         try:
-            for index, share in enumerate(shares):
-                helpers.send(index, share)
+            _hand_out(shares, helpers)
             helpers.wait()
         except BaseException:
             helpers.stop()  # none may write into the folder once it is being removed
@@ -266,6 +257,17 @@ def _write_run_files(
     if song_files is not None:
         for suffix in song_formats(result.song, audio=audio):
             shutil.move(song_files / f"song{suffix}", folder / f"song{suffix}")
+
+
+def _hand_out(shares: list[list[dict]], helpers) -> None:
+    """Write the shares of jobs here (no helpers), or send share ``i`` to helper ``i`` (returns at once)."""
+    if helpers is None:
+        from nabiya.rendering import write_jobs
+
+        write_jobs([job for share in shares for job in share])
+    else:
+        for index, share in enumerate(shares):
+            helpers.send(index, share)
 
 
 def _run_folder_jobs(result: "RunResult", folder: Path, *, audio: bool, song: bool = True) -> list[list[dict]]:

@@ -262,14 +262,11 @@ def train_many(
                 if len(stopped) == n_models:
                     break
     seconds = time.perf_counter() - started
-    stacked = [jax.block_until_ready(group[0]) for group in groups]
+    jax.block_until_ready([group[0] for group in groups])
     loss_history, accuracy_history = np.concatenate(losses, axis=1), np.concatenate(accuracies, axis=1)
     results = []
     for index in range(n_models):
-        params, epochs = stopped.get(index, (None, loss_history.shape[1]))
-        if params is None:
-            group, offset = divmod(index, group_size)
-            params = jax.tree.map(lambda leaf: leaf[offset], stacked[group])
+        params, epochs = stopped.get(index) or (_member(groups, group_size, index), loss_history.shape[1])
         results.append(TrainResult(eqx.combine(params, static), loss_history[index, :epochs],
                                    accuracy_history[index, :epochs], seconds))  # fmt: skip
     return results

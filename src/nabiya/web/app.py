@@ -175,7 +175,7 @@ async def _bad_input(request: Request, error: NabiyaError) -> Response:
 class _AppState:
     """The routes, with the job queue and the songs shown lately."""
 
-    def __init__(self, jobs: JobQueue, models: dict[str, dict]):
+    def __init__(self, jobs: JobQueue, models: "tunes.ModelFolder | dict[str, dict]"):
         self.jobs = jobs
         self._models = models  # the corpus models the server offers: a ModelFolder, or {name: {"path", "facts"}}
         self.cleanups: set[asyncio.Task] = set()
