@@ -796,6 +796,7 @@ examples:
   nabiya sweep stateful --seeds 0-15 --epochs 500
   nabiya sweep mlp --seeds 0-7 --windows 2-8     # the MLP's ceiling as the window grows
   nabiya sweep stateful2 --seeds 0,5,9 --song ode_to_joy --out runs/sweep
+  nabiya sweep --seeds 0-7 --song reel.abc --backprop-windows 1   # the tutorial's setting on a long-memory song
 """
 
 
